@@ -1,0 +1,28 @@
+"""The ``stream-guard`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import typer
+
+from stream_guard.cli import generate, replay, rules, schema
+
+app = typer.Typer(
+    name="stream-guard",
+    help=(
+        "Stream Guard watches an exchange's login and transfer events for account takeover, "
+        "brute force, credential stuffing, impossible travel and laundering-shaped withdrawals.\n\n"
+        "Start with: stream-guard replay --sample"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("replay")(replay.replay_command)
+app.add_typer(rules.app, name="rules")
+app.command("schema")(schema.schema_command)
+app.command("generate")(generate.generate_command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,111 @@
+"""``stream-guard replay``: run a JSONL file of events through the rules, print decisions."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from stream_guard.cli._common import err, load_rules_or_exit
+from stream_guard.core.clock import parse_duration
+from stream_guard.core.detector import DEFAULT_LATENESS, Detector
+from stream_guard.core.errors import ConfigError
+from stream_guard.paths import bundled
+from stream_guard.replay import ReplayStats, replay
+
+
+def replay_command(
+    events: Annotated[
+        Path | None,
+        typer.Argument(help="Events as JSONL (EVENTS.md), sorted by ts; '-' reads standard input.", allow_dash=True),
+    ] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="Rules directory (default: ./rules, else the bundled pack).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write decisions (JSONL) here instead of standard output.")] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Replay the bundled sample traffic (generated, with injected attacks).")] = False,
+    lateness: Annotated[str, typer.Option(help="Accept events this far behind a user's newest event (e.g. 10m); later ones are counted as late.")] = "10m",
+    summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Also write the summary as JSON here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+) -> None:
+    """Replay events through the detection core and write its decisions as JSONL.
+
+    Invalid lines are reported with their line numbers and reasons and skipped; a
+    summary (events read, decisions per rule, invalid lines, late events) goes to
+    standard error, so standard output stays pure JSONL.
+    """
+    if sample:
+        if events is not None:
+            raise typer.BadParameter("give either EVENTS or --sample, not both")
+        events = bundled("sample") / "events.jsonl"
+    if events is None:
+        err.print("Give a JSONL file of events, '-' for standard input, or --sample for the bundled sample.")
+        raise typer.Exit(2)
+    try:
+        lateness_s = parse_duration(lateness) if lateness else DEFAULT_LATENESS
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lateness") from None
+    ruleset = load_rules_or_exit(rules)
+    detector = Detector(ruleset, lateness=lateness_s)
+
+    with ExitStack() as stack:
+        if str(events) == "-":
+            source, total = sys.stdin.buffer, None
+        else:
+            if not events.is_file():
+                err.print(f"[red]no such file:[/] {events}")
+                raise typer.Exit(2)
+            source, total = stack.enter_context(events.open("rb")), events.stat().st_size
+        sink = stack.enter_context(out.open("wb")) if out else sys.stdout.buffer
+        write = sink.write
+
+        def emit(d) -> None:
+            write(orjson.dumps(d.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+
+        show = not quiet and err.is_terminal and not os.environ.get("CI")
+        if show:
+            progress = stack.enter_context(
+                Progress(
+                    TextColumn("replaying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeRemainingColumn(), console=err, transient=True,
+                )
+            )
+            task = progress.add_task("replay", total=total)
+            stats = replay(source, detector, emit, progress=lambda n: progress.update(task, completed=n))
+        else:
+            stats = replay(source, detector, emit)
+        sink.flush()
+    if summary_json:
+        summary_json.write_text(orjson.dumps({"rules_version": ruleset.version, **stats.to_dict()}, option=orjson.OPT_INDENT_2).decode())
+    if not quiet:
+        print_summary(stats, ruleset.version, str(events))
+
+
+def print_summary(stats: ReplayStats, version: str, source: str) -> None:
+    rate = stats.events / stats.seconds if stats.seconds else 0.0
+    err.print(
+        f"[bold]{source}[/]: {stats.lines:,} lines, {stats.events:,} events, "
+        f"{stats.invalid:,} invalid, {stats.late:,} late, {stats.duplicates:,} duplicate; "
+        f"rules {version}; {stats.seconds:.2f}s ({rate:,.0f} events/s)"
+    )
+    if stats.decisions:
+        table = Table(title=f"{sum(stats.decisions.values()):,} decisions", title_justify="left")
+        table.add_column("rule")
+        table.add_column("decisions", justify="right")
+        for rule_id, n in stats.decisions.most_common():
+            table.add_row(rule_id, f"{n:,}")
+        err.print(table)
+    else:
+        err.print("no decisions")
+    for line, reason in stats.invalid_lines:
+        err.print(f"[yellow]line {line}:[/] {reason}", markup=True, highlight=False)
+    if stats.invalid > len(stats.invalid_lines):
+        err.print(f"… and {stats.invalid - len(stats.invalid_lines):,} more invalid lines")
+    if stats.late:
+        shown = ", ".join(stats.late_ids[:10])
+        err.print(f"[yellow]{stats.late:,} events arrived later than the lateness allows[/] (not evaluated): {shown}{' …' if stats.late > 10 else ''}")

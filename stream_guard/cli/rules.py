@@ -1,0 +1,69 @@
+"""``stream-guard rules check|test``: validate a rule set and run the tests its rules carry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stream_guard.cli._common import err, load_rules_or_exit, rules_dir_or_default
+from stream_guard.core.clock import format_duration
+from stream_guard.core.rules.testing import run_rule_tests
+
+app = typer.Typer(help="Check and test rule sets.", no_args_is_help=True)
+out = Console(highlight=False)
+
+DirArg = Annotated[
+    Path | None,
+    typer.Argument(help="Rules directory (default: ./rules if present, else the bundled pack)."),
+]
+
+
+@app.command("check")
+def check(directory: DirArg = None) -> None:
+    """Validate every rule file: YAML, keys, conditions, lists, macros, policy.
+
+    Each problem is printed as file:line:column, the rule id and a reason; the exit
+    status is 1 if there is any.
+    """
+    rules = load_rules_or_exit(directory)
+    table = Table(title=f"{len(rules.rules)} rules OK in {rules_dir_or_default(directory)} (version {rules.version})")
+    for col in ("id", "on", "kind", "key", "severity", "mode", "v"):
+        table.add_column(col)
+    for r in rules.rules:
+        key = r.group_by or "user_id"
+        kind = r.kind
+        if r.aggregate is not None:
+            kind = f"{r.aggregate.function} ≥ {r.aggregate.threshold:g} / {format_duration(r.aggregate.window)}"
+        elif r.sequence is not None:
+            kind = f"sequence of {len(r.steps)} / {format_duration(r.sequence.within)}"
+        table.add_row(r.id, ",".join(sorted(r.on)), kind, key, r.severity, r.mode, str(r.version))
+    out.print(table)
+    lists = ", ".join(f"{name} ({len(lst)})" for name, lst in sorted(rules.lists.items()))
+    out.print(f"lists: {lists or 'none'}; risk levels: {len(rules.policy.levels)}")
+
+
+@app.command("test")
+def test(
+    directory: DirArg = None,
+    rule: Annotated[str | None, typer.Option("--rule", "-r", help="Only the tests of rules whose id contains this.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passing tests too.")] = False,
+) -> None:
+    """Run the inline `tests:` of every rule (exit status 1 if any fails)."""
+    rules = load_rules_or_exit(directory)
+    outcomes = [o for o in run_rule_tests(rules) if rule is None or rule in o.rule_id]
+    failed = [o for o in outcomes if not o.passed]
+    for o in outcomes:
+        if o.passed and not verbose:
+            continue
+        mark = "[green]PASS[/]" if o.passed else "[red]FAIL[/]"
+        out.print(f"{mark} {o.rule_id} :: {o.name} — {o.detail}" + (f"  ({o.pos})" if not o.passed and o.pos else ""))
+    untested = [r.id for r in rules.rules if r.spec is not None and not r.spec.tests]
+    if untested:
+        err.print(f"[yellow]rules without tests:[/] {', '.join(untested)}")
+    out.print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    if failed or not outcomes:
+        raise typer.Exit(1)

@@ -1,0 +1,398 @@
+"""The detector: one event, the user's state in, decisions out — deterministically.
+
+Processing is split along the keys that state lives under, because that is how the
+streaming worker partitions it:
+
+- :meth:`Detector.process_user` runs everything keyed by the user: features, conditions,
+  user-keyed aggregates and sequences, suppression, the risk score and its policy. For
+  rules grouped by another key (``by: ip``) it evaluates the rule's filter here — where the
+  user's features are — and hands back :class:`GroupItem` s.
+- :meth:`Detector.process_group` folds one GroupItem into the state of its key (an IP's
+  window) and decides. The worker routes GroupItems to the key's partition; replay and
+  rule tests call it right away (:class:`LocalRunner`).
+
+Event time only: windows, spans, suppressions and decay use the events' ``ts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream_guard.core.clock import format_duration, iso
+from stream_guard.core.decisions import Decision, decision_id, render_reason
+from stream_guard.core.events import LoginEvent, TransferEvent
+from stream_guard.core.features import compute_features
+from stream_guard.core.profiles import ProfileLimits, update_profile
+from stream_guard.core.rules.pack import INDEX_FIELDS, CompiledRule, RuleSet
+from stream_guard.core.sequences import Partial, advance
+from stream_guard.core.state import GroupState, RuleState, UserState
+
+Event = LoginEvent | TransferEvent
+Scorer = Callable[[Event, Mapping[str, Any], UserState, float], Mapping[str, float | None]]
+_NO_STEPS: Mapping[str, Any] = {}
+#: Default tolerance for out-of-order events (event time behind the key's newest event).
+DEFAULT_LATENESS = 600.0
+
+
+@dataclass(slots=True)
+class GroupItem:
+    """One event's contribution to a rule grouped by a non-user key."""
+
+    rule_id: str
+    key: str  # the event field, e.g. "ip"
+    value: Any  # its value, e.g. "45.155.205.17"
+    t: float
+    ts: str
+    event_id: str
+    event_type: str
+    user_id: str
+    payload: Any  # aggregate: the field's value; sequence: bit mask of matching steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass(slots=True)
+class UserResult:
+    decisions: list[Decision] = field(default_factory=list)
+    group_items: list[GroupItem] = field(default_factory=list)
+    late: bool = False
+    duplicate: bool = False
+
+
+class _Index:
+    """Which rules could match an event of one type, cached by the event's indexed values."""
+
+    __slots__ = ("cache", "entries", "fields")
+
+    def __init__(self, rules: Iterable[CompiledRule], event_type: str):
+        fields = INDEX_FIELDS[event_type]
+        self.entries = []
+        used: set[str] = set()
+        for r in rules:
+            g = r.guards_for(event_type)
+            used.update(g)
+            self.entries.append((r, g))
+        self.fields = tuple(f for f in fields if f in used)
+        self.cache: dict[tuple, tuple[CompiledRule, ...]] = {}
+
+    def candidates(self, event: Event) -> tuple[CompiledRule, ...]:
+        key = tuple([getattr(event, f) for f in self.fields])
+        hit = self.cache.get(key)
+        if hit is None:
+            values = dict(zip(self.fields, key, strict=True))
+            hit = tuple(
+                r for r, g in self.entries if all(values[f] in allowed for f, allowed in g.items())
+            )
+            if len(self.cache) >= 4096:
+                self.cache.clear()
+            self.cache[key] = hit
+        return hit
+
+
+def _evidence_value(v: Any) -> Any:
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, float):
+        return round(v, 4)
+    return v
+
+
+class Detector:
+    """Runs a :class:`RuleSet` over events; holds no per-user state itself."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        *,
+        lateness: float = DEFAULT_LATENESS,
+        limits: ProfileLimits | None = None,
+        scorer: Scorer | None = None,
+    ):
+        self.rules = rules
+        self.lateness = lateness
+        self.limits = limits or ProfileLimits()
+        self.scorer = scorer
+        active = [r for r in rules.rules if r.mode != "off"]
+        self._index = {t: _Index([r for r in active if t in r.on], t) for t in INDEX_FIELDS}
+        self._by_id = {r.id: r for r in active}
+        self.half_life = rules.policy.half_life
+        self.levels = rules.policy.levels
+
+    # -- user-keyed -------------------------------------------------------------------
+    def process_user(self, event: Event, state: UserState) -> UserResult:
+        out = UserResult()
+        if state.seen(event.event_id):
+            out.duplicate = True
+            return out
+        t = event.ts.timestamp()
+        last = state.profile.last_seen
+        if last is not None and t < last - self.lateness:
+            out.late = True
+            return out
+        f = compute_features(state.profile, event, t)
+        s = self.scorer(event, f, state, t) if self.scorer else {}
+        for rule in self._index[event.type].candidates(event):
+            if rule.sequence is not None:
+                self._sequence(rule, event, t, f, s, state, out)
+                continue
+            if not rule.when.fn(event, f, s, _NO_STEPS, t) or self._excepted(rule, event, f, s, t):
+                continue
+            if rule.aggregate is None:
+                self._fire(rule, event, t, f, s, state, out, {})
+            else:
+                self._aggregate(rule, event, t, f, s, state, out)
+        update_profile(state.profile, event, t, self.limits)
+        state.remember(event.event_id)
+        return out
+
+    def _excepted(self, rule: CompiledRule, e: Event, f, s, t: float, st=_NO_STEPS) -> bool:
+        return any(x(e, f, s, st, t) for x in rule.excepts)
+
+    def _aggregate(self, rule, e, t, f, s, state: UserState, out: UserResult) -> None:
+        agg = rule.aggregate
+        value = getattr(e, agg.field) if agg.field else None
+        if agg.field and value is None:
+            return
+        if rule.group_by is not None:
+            key = getattr(e, rule.group_by)
+            if key is not None:
+                out.group_items.append(
+                    GroupItem(rule.id, rule.group_by, key, t, e.ts.isoformat(), e.event_id, e.type, e.user_id, value)
+                )
+            return
+        extra = self._window(rule, state, t, value)
+        if extra is not None:
+            self._fire(rule, e, t, f, s, state, out, extra)
+
+    def _window(self, rule: CompiledRule, rs: RuleState, t: float, value: Any) -> dict | None:
+        agg = rule.aggregate
+        w = rs.window(rule.id)
+        w.add(t, value, agg.function, agg.window)
+        v = w.value(agg.function)
+        if v < agg.threshold:
+            return None
+        first, last = w.span()
+        ev = {
+            "aggregate": f"{agg.function}({agg.field})" if agg.field else "count",
+            "value": _evidence_value(float(v)),
+            "threshold": agg.threshold,
+            "window": format_duration(agg.window),
+            "events_in_window": len(w.items),
+            "first_ts": iso(first),
+        }
+        if agg.function == "count_distinct":
+            ev["sample"] = w.sample()
+        return ev
+
+    def _sequence(self, rule, e, t, f, s, state: UserState, out: UserResult) -> None:
+        steps = rule.steps
+        if rule.group_by is not None:
+            mask = 0
+            for i, step in enumerate(steps):
+                if step.on == e.type and step.when.fn(e, f, s, _NO_STEPS, t):
+                    mask |= 1 << i
+            key = getattr(e, rule.group_by)
+            if mask and key is not None:
+                out.group_items.append(
+                    GroupItem(rule.id, rule.group_by, key, t, e.ts.isoformat(), e.event_id, e.type, e.user_id, mask)
+                )
+            return
+
+        def matches(i: int, st) -> bool:
+            return bool(steps[i].when.fn(e, f, s, st, t))
+
+        def capture(i: int) -> dict[str, Any]:
+            return {name: _evidence_value(getattr(e, name)) for name in steps[i].captures}
+
+        done = advance(state.partials_of(rule.id), rule.sequence, t, e.type, e.event_id, matches, capture)
+        if done is None:
+            return
+        if rule.excepts and self._excepted(rule, e, f, s, t, done.view()):
+            return
+        self._fire(rule, e, t, f, s, state, out, _sequence_evidence(rule, done))
+
+    # -- firing -----------------------------------------------------------------------
+    def _fire(self, rule: CompiledRule, e, t, f, s, state: UserState, out: UserResult, extra: dict) -> None:
+        if rule.suppress is not None:
+            if state.suppressed(rule.id, t):
+                return
+            state.suppress[rule.id] = t + rule.suppress
+        evidence = self._evidence(rule, e, f, s)
+        evidence.update(extra)
+        before = state.risk.at(t, self.half_life)
+        risk = before
+        if rule.mode == "enforce" and rule.risk:
+            risk = state.risk.add(rule.risk, t=t, half_life=self.half_life, source=rule.id)
+            evidence["risk_points"] = rule.risk
+        out.decisions.append(self._decision(rule, e, evidence, risk=round(risk, 1)))
+        for level in self.levels:
+            if before < level.at <= risk:
+                out.decisions.append(self._policy_decision(level, e, state, risk))
+
+    def _evidence(self, rule: CompiledRule, e, f, s) -> dict[str, Any]:
+        names = set(rule.when.names)
+        for step in rule.steps:
+            if step.on == e.type:
+                names.update(n for n in step.when.names if not n.startswith("steps."))
+        ev: dict[str, Any] = {}
+        for name in sorted(names):
+            ns, _, key = name.partition(".")
+            if ns == "event":
+                if not hasattr(e, key):
+                    continue
+                v = getattr(e, key)
+            elif ns == "features":
+                if key not in f:
+                    continue
+                v = f[key]
+            elif ns == "score":
+                v = s.get(key)
+            else:
+                continue
+            ev[name] = _evidence_value(v)
+        return ev
+
+    def _decision(self, rule: CompiledRule, e, evidence: dict, *, risk: float | None, group=None) -> Decision:
+        values = {**{k.partition(".")[2]: v for k, v in evidence.items() if "." in k}, **evidence}
+        values.update(user_id=e.user_id, rule_id=rule.id)
+        reason = render_reason(rule.reason, values) if rule.reason else _default_reason(rule, evidence)
+        return Decision(
+            decision_id=decision_id(rule.id, e.event_id),
+            rule_id=rule.id,
+            rule_version=rule.version,
+            mode=rule.mode,
+            severity=rule.severity,
+            title=rule.title,
+            user_id=e.user_id,
+            event_id=e.event_id,
+            event_type=e.type,
+            ts=e.ts.isoformat(),
+            actions=[dict(a) for a in rule.actions],
+            reason=reason,
+            evidence=evidence,
+            group=group,
+            risk=risk,
+            tags=list(rule.tags),
+        )
+
+    def _policy_decision(self, level, e, state: UserState, risk: float) -> Decision:
+        contributions = [
+            {"rule_id": src, "points": pts, "ts": iso(at)} for src, pts, at in state.risk.recent
+        ]
+        by = ", ".join(f"{c['rule_id']} (+{c['points']:g})" for c in contributions[-4:])
+        return Decision(
+            decision_id=decision_id(level.id, e.event_id),
+            rule_id=level.id,
+            rule_version=1,
+            mode="enforce",
+            severity=level.severity,
+            title=level.title or f"Risk score reached {level.at:g}",
+            user_id=e.user_id,
+            event_id=e.event_id,
+            event_type=e.type,
+            ts=e.ts.isoformat(),
+            actions=[a.to_dict() for a in level.actions],
+            reason=f"risk score {risk:.0f} crossed {level.at:g} after {by}",
+            evidence={"risk": round(risk, 1), "level": level.at, "contributions": contributions},
+            group=None,
+            risk=round(risk, 1),
+            tags=["risk_policy"],
+        )
+
+    # -- other keys -------------------------------------------------------------------
+    def process_group(self, item: GroupItem, state: GroupState) -> Decision | None:
+        rule = self._by_id.get(item.rule_id)
+        if rule is None:
+            return None  # the rule was removed or switched off since the item was made
+        if rule.aggregate is not None:
+            extra = self._window(rule, state, item.t, item.payload)
+        else:
+            mask = item.payload
+            done = advance(
+                state.partials_of(rule.id), rule.sequence, item.t, item.event_type, item.event_id,
+                lambda i, st: bool(mask >> i & 1),
+            )
+            extra = _sequence_evidence(rule, done) if done is not None else None
+        if extra is None:
+            return None
+        if rule.suppress is not None:
+            if state.suppressed(rule.id, item.t):
+                return None
+            state.suppress[rule.id] = item.t + rule.suppress
+        evidence = {rule.group_by: item.value, **extra}
+        e = _ItemEvent(item)
+        return self._decision(rule, e, evidence, risk=None, group={item.key: item.value})
+
+
+class _ItemEvent:
+    """The few event attributes a group decision needs, taken from a GroupItem."""
+
+    __slots__ = ("event_id", "ts", "type", "user_id")
+
+    def __init__(self, item: GroupItem):
+        self.event_id = item.event_id
+        self.type = item.event_type
+        self.user_id = item.user_id
+        self.ts = _Ts(item.ts)
+
+
+class _Ts(str):
+    def isoformat(self) -> str:
+        return str(self)
+
+
+def _sequence_evidence(rule: CompiledRule, done: Partial) -> dict[str, Any]:
+    steps = [
+        {"step": name, "event_id": cap["event_id"], "ts": iso(cap["t"])}
+        for name, cap in done.steps.items()
+    ]
+    return {
+        "steps": steps,
+        "span": format_duration(done.last - done.start) or "0s",
+        "within": format_duration(rule.sequence.within),
+    }
+
+
+def _default_reason(rule: CompiledRule, evidence: dict[str, Any]) -> str:
+    if "aggregate" in evidence:
+        return (
+            f"{rule.title}: {evidence['aggregate']} = {evidence['value']:g} in {evidence['window']}"
+            f" (threshold {evidence['threshold']:g})"
+        )
+    if "steps" in evidence:
+        return f"{rule.title}: {' → '.join(s['step'] for s in evidence['steps'])} within {evidence['span']}"
+    return rule.title
+
+
+class LocalRunner:
+    """All state in memory: what replay, backtests and rule tests use."""
+
+    def __init__(self, detector: Detector):
+        self.detector = detector
+        self.users: dict[str, UserState] = {}
+        self.groups: dict[tuple[str, Any], GroupState] = {}
+        self.late: list[str] = []
+        self.duplicates = 0
+
+    def feed(self, event: Event) -> list[Decision]:
+        state = self.users.get(event.user_id)
+        if state is None:
+            state = self.users[event.user_id] = UserState()
+        res = self.detector.process_user(event, state)
+        if res.late:
+            self.late.append(event.event_id)
+        if res.duplicate:
+            self.duplicates += 1
+        decisions = res.decisions
+        for item in res.group_items:
+            gkey = (item.key, item.value)
+            gs = self.groups.get(gkey)
+            if gs is None:
+                gs = self.groups[gkey] = GroupState()
+            d = self.detector.process_group(item, gs)
+            if d is not None:
+                decisions.append(d)
+        return decisions

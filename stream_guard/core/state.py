@@ -1,0 +1,125 @@
+"""What the detector remembers per user and per group key, and how it is stored.
+
+:class:`UserState` is everything about one user: the profile (features), the rule state
+of user-keyed rules (aggregate windows, partial sequences, suppressions), the risk score and
+the ids of the latest events (so a redelivered event is recognised and not counted twice).
+:class:`GroupState` is the rule state for one value of another key (an IP, an address).
+Both serialise to compact bytes for a changelog-backed table.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import orjson
+
+from stream_guard.core.profiles import UserProfile
+from stream_guard.core.risk import RiskScore
+from stream_guard.core.rules.pack import RuleSet
+from stream_guard.core.sequences import Partial
+from stream_guard.core.windows import Window
+
+#: How many recent event ids a user's state keeps for recognising redelivered events.
+#: Kafka redelivers what follows the last commit, a few batches at most per user.
+RECENT_IDS = 16
+_FORMAT = 1
+_HEADER = struct.Struct("<BI")
+
+
+class RuleState:
+    """Windows, partial sequences and suppressions, by rule id (for one key)."""
+
+    __slots__ = ("partials", "suppress", "windows")
+
+    def __init__(self) -> None:
+        self.windows: dict[str, Window] = {}
+        self.partials: dict[str, list[Partial]] = {}
+        self.suppress: dict[str, float] = {}
+
+    def window(self, rule_id: str) -> Window:
+        w = self.windows.get(rule_id)
+        if w is None:
+            w = self.windows[rule_id] = Window()
+        return w
+
+    def partials_of(self, rule_id: str) -> list[Partial]:
+        p = self.partials.get(rule_id)
+        if p is None:
+            p = self.partials[rule_id] = []
+        return p
+
+    def suppressed(self, rule_id: str, t: float) -> bool:
+        until = self.suppress.get(rule_id)
+        return until is not None and t < until
+
+    def to_state(self) -> list[Any]:
+        return [
+            {k: w.to_state() for k, w in self.windows.items() if w.items},
+            {k: [p.to_state() for p in ps] for k, ps in self.partials.items() if ps},
+            self.suppress,
+        ]
+
+    def load(self, s: list[Any], rules: RuleSet | None) -> None:
+        known = {r.id: r for r in rules.rules} if rules is not None else None
+        for rid, flat in s[0].items():
+            rule = known.get(rid) if known is not None else None
+            if known is not None and (rule is None or rule.aggregate is None):
+                continue  # the rule is gone or changed kind: its state goes with it
+            fn = rule.aggregate.function if rule is not None else "count"
+            self.windows[rid] = Window.from_state(flat, fn)
+        for rid, ps in s[1].items():
+            if known is None or rid in known:
+                self.partials[rid] = [Partial.from_state(p) for p in ps]
+        self.suppress = {k: v for k, v in s[2].items() if known is None or k in known}
+
+
+class UserState(RuleState):
+    __slots__ = ("profile", "recent_ids", "risk")
+
+    def __init__(self, profile: UserProfile | None = None) -> None:
+        super().__init__()
+        self.profile = profile if profile is not None else UserProfile()
+        self.risk = RiskScore()
+        self.recent_ids: list[str] = []
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self.recent_ids
+
+    def remember(self, event_id: str) -> None:
+        self.recent_ids.append(event_id)
+        if len(self.recent_ids) > RECENT_IDS:
+            del self.recent_ids[0]
+
+    def to_bytes(self) -> bytes:
+        prof = self.profile.to_bytes()
+        rest = orjson.dumps([*self.to_state(), self.risk.to_state(), self.recent_ids])
+        return _HEADER.pack(_FORMAT, len(prof)) + prof + rest
+
+    @classmethod
+    def from_bytes(cls, data: bytes, rules: RuleSet | None = None) -> UserState:
+        fmt, n = _HEADER.unpack_from(data)
+        if fmt != _FORMAT:
+            raise ValueError(f"unknown user state format {fmt}")
+        start = _HEADER.size
+        state = cls(UserProfile.from_bytes(data[start : start + n]))
+        rest = orjson.loads(data[start + n :])
+        state.load(rest[:3], rules)
+        state.risk = RiskScore.from_state(rest[3])
+        state.recent_ids = rest[4]
+        return state
+
+
+class GroupState(RuleState):
+    """Rule state for one value of a non-user key (``ip = 45.155.205.17``)."""
+
+    __slots__ = ()
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.to_state())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, rules: RuleSet | None = None) -> GroupState:
+        state = cls()
+        state.load(orjson.loads(data), rules)
+        return state
