@@ -149,7 +149,7 @@ class Detector:
         return out
 
     def _excepted(self, rule: CompiledRule, e: Event, f, s, t: float, st=_NO_STEPS) -> bool:
-        return any(x(e, f, s, st, t) for x in rule.excepts)
+        return any(x.fn(e, f, s, st, t) for x in rule.excepts)
 
     def _aggregate(self, rule, e, t, f, s, state: UserState, out: UserResult) -> None:
         agg = rule.aggregate

@@ -29,6 +29,7 @@ from math import asin, cos, pi, sin, sqrt
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+# the underscored names: the key helpers' parts, inlined on the hot path below
 from stream_guard.core.profiles import (
     _MAX_DEVICE_ID,
     UserProfile,

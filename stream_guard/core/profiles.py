@@ -23,11 +23,12 @@ True
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import ipaddress
+import struct
+from binascii import b2a_base64
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from hashlib import blake2b
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -83,8 +84,11 @@ class ProfileLimits:
 
 def _hash64(text: str) -> str:
     """A 64-bit blake2b hash as 11 base64url characters (deterministic across processes)."""
-    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-    return base64.urlsafe_b64encode(digest)[:11].decode()
+    digest = blake2b(text.encode(), digest_size=8).digest()
+    return b2a_base64(digest, newline=False)[:11].translate(_URLSAFE).decode()
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 @lru_cache(maxsize=65536)
@@ -124,8 +128,8 @@ def ip_key(ip: str) -> str:
     IPv6 privacy addresses change the low 64 bits every day or so; the /64 is what stays with
     one household or phone, so it is what "known IP" should mean.
 
-    >>> ip_key("203.0.113.7"), ip_key("2001:db8:1:2:a:b:c:d")
-    ('203.0.113.7', '2001:db8:1:2::/64')
+    >>> ip_key("203.0.113.7"), ip_key("2001:db8:1:2:a:b:c:d"), ip_key("::ffff:192.0.2.1")
+    ('203.0.113.7', '2001:db8:1:2::/64', '192.0.2.1')
     """
     if ":" in ip:
         return _ipv6_key(ip)
@@ -134,10 +138,19 @@ def ip_key(ip: str) -> str:
 
 @lru_cache(maxsize=16384)
 def _ipv6_key(ip: str) -> str:
+    # inet_pton rather than the ipaddress module: ~0.5 µs instead of ~15 µs per new address
     try:
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    except ValueError:  # not reachable for validated events; keep the text rather than fail
+        packed = inet_pton(AF_INET6, ip)
+    except (OSError, ValueError):  # not reachable for validated events; keep the text
         return ip
+    if packed[:12] == _V4_MAPPED:  # ::ffff:a.b.c.d is an IPv4 client
+        return inet_ntop(AF_INET, packed[12:])
+    a, b, c, d = _FOUR_GROUPS(packed)
+    return f"{a:x}:{b:x}:{c:x}:{d:x}::/64"
+
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+_FOUR_GROUPS = struct.Struct("!4H").unpack_from
 
 
 def _add(known: dict[Any, int], key: Any, t: int, cap: int) -> None:
@@ -268,7 +281,7 @@ class UserProfile:
     # -- compact bytes -------------------------------------------------------------------
     #
     # One orjson array, positional. Times are written as ages (last_seen - t, small
-    # non-negative ints) and whole floats as ints, which roughly halves a typical profile.
+    # non-negative ints; ~20% smaller than POSIX times) and whole floats as ints.
     # Bump FORMAT_VERSION and keep a reader for the old layout when this changes.
 
     def to_bytes(self) -> bytes:
@@ -471,8 +484,13 @@ def _read_v1(p: UserProfile, v: list[Any]) -> None:
     p.new_device_login_t = t(v[33])
     changes = [
         x
-        for x in (p.password_change_t, p.mfa_change_t, p.email_change_t, p.phone_change_t,
-                  p.api_key_create_t)
+        for x in (
+            p.password_change_t,
+            p.mfa_change_t,
+            p.email_change_t,
+            p.phone_change_t,
+            p.api_key_create_t,
+        )
         if x is not None
     ]
     p.security_change_t = max(changes) if changes else None
@@ -496,8 +514,9 @@ def update_profile(
         p.last_seen = ti
     elif ti < p.first_seen:  # type: ignore[operator]
         p.first_seen = ti
-    if event.locale is not None:
-        p.locale = event.locale
+    locale = event.locale
+    if locale is not None:
+        p.locale = locale
     if event.type == "login":
         _update_login(p, event, ti, limits)
     else:

@@ -72,8 +72,8 @@ class Source:
 
     def where(self, lineno: int, col: int) -> SourcePos | None:
         """The file position of 1-based ``lineno`` and 0-based character ``col`` here."""
-        if self.pos is None:
-            return None
+        if self.pos is None or not self.pos.line:
+            return self.pos
         if lineno <= 1:
             return SourcePos(self.pos.path, self.pos.line, self.pos.column + col)
         return SourcePos(self.pos.path, self.pos.line + lineno - 1, col + 1)
@@ -103,7 +103,7 @@ def snippet(node: ast.AST, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def did_you_mean(word: str, choices: Iterable[str], what: str) -> str:
+def did_you_mean(word: str, choices: Iterable[str], what: str, limit: int = 8) -> str:
     """``"; did you mean 'x'?"`` or, with no close match, a short list of what exists."""
     options = sorted(choices)
     close = difflib.get_close_matches(word, options, n=1)
@@ -111,7 +111,7 @@ def did_you_mean(word: str, choices: Iterable[str], what: str) -> str:
         return f"; did you mean {close[0]!r}?"
     if not options:
         return f"; no {what} are defined here"
-    shown = ", ".join(options[:8]) + (", ..." if len(options) > 8 else "")
+    shown = ", ".join(options[:limit]) + (", ..." if len(options) > limit else "")
     return f"; known {what}: {shown}"
 
 
@@ -129,8 +129,10 @@ def parse(src: Source) -> ast.expr:
             "too-long",
         )
     if not text.strip():
-        raise src.error("the condition is empty; write an expression such as "
-                        "'event.value_krw >= 10_000_000'", "syntax-error")
+        raise src.error(
+            "the condition is empty; write an expression such as 'event.value_krw >= 10_000_000'",
+            "syntax-error",
+        )
     # Parenthesise so that multi-line YAML scalars and leading spaces parse; the newline
     # keeps a trailing '# comment' from swallowing the closing parenthesis.
     wrapped = "(" + text + "\n)"
@@ -139,13 +141,15 @@ def parse(src: Source) -> ast.expr:
     except SyntaxError as exc:
         raise _syntax_error(src, exc) from None
     except (RecursionError, MemoryError):
-        raise src.error("the condition is nested too deeply to read; simplify it",
-                        "too-complex") from None
+        raise src.error(
+            "the condition is nested too deeply to read; simplify it", "too-complex"
+        ) from None
     body = tree.body
     if body.lineno == 1 and body.col_offset == 0:
         # The body starts at our own '(': the text closed it early, as in "a) or (b".
-        raise src.error("unbalanced parentheses: a ')' closes a '(' that was never opened",
-                        "syntax-error")
+        raise src.error(
+            "unbalanced parentheses: a ')' closes a '(' that was never opened", "syntax-error"
+        )
     _shift(tree)
     _check_nodes(src, body)
     return body
@@ -159,8 +163,9 @@ def _syntax_error(src: Source, exc: SyntaxError) -> RuleError:
     n_lines = src.text.count("\n") + 1
     if lineno > n_lines:  # reported at our closing ')': point at the end of the text
         lineno, col = n_lines, len(src.text.split("\n")[-1])
-    return src.error(f"not a valid expression: {exc.msg}", "syntax-error",
-                     at=src.where(lineno, col))
+    return src.error(
+        f"not a valid expression: {exc.msg}", "syntax-error", at=src.where(lineno, col)
+    )
 
 
 def _shift(tree: ast.AST) -> None:

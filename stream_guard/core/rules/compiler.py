@@ -72,7 +72,7 @@ A nullable field, feature, score or step field may be ``None`` at run time; then
 
 Only nullable operands get these checks, so non-nullable ones cost nothing. If a value
 still has the wrong kind at run time (an ``any`` field holding a list, an event without
-a declared field), calling the :class:`Condition` returns ``False`` instead of raising.
+a declared field), the condition is ``False`` instead of raising.
 
 Macros and guards
 -----------------
@@ -96,6 +96,7 @@ from __future__ import annotations
 
 import ast
 import types
+import warnings
 from collections.abc import Callable, Collection, Container, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -103,7 +104,8 @@ from typing import Any, Literal
 
 from stream_guard.core.errors import RuleError, SourcePos
 from stream_guard.core.rules._ast_check import Source, parse
-from stream_guard.core.rules._codegen import ALIASES, Translator
+from stream_guard.core.rules._codegen import Translator
+from stream_guard.core.rules._typed import ALIASES
 
 __all__ = [
     "ALWAYS",
@@ -164,10 +166,11 @@ class Scope:
 class Condition:
     """A compiled condition: call it as ``cond(e, f, s, st, t)``.
 
-    ``fn`` is the raw generated function (fastest; returns a bool, but may raise in the
-    odd cases listed in the module docstring); calling the condition itself never raises
-    and turns those cases into ``False``. ``names`` lists every namespaced name used
-    (macros expanded); ``guards`` maps event fields to the values they must have.
+    ``fn`` is the generated function: it returns a real bool and never raises for the odd
+    cases listed in the module docstring (they give ``False``), so the engine may call it
+    directly and save the extra call through ``__call__``. ``names`` lists every
+    namespaced name used (macros expanded); ``guards`` maps event fields to the values
+    they must have.
     """
 
     source: str
@@ -180,7 +183,7 @@ class Condition:
     ) -> bool:
         try:
             return bool(self.fn(e, f, s, st, t))
-        except _RUNTIME_ERRORS:
+        except _RUNTIME_ERRORS:  # compiled functions already catch these; hand-made ones may not
             return False
 
 
@@ -193,36 +196,67 @@ def compile_condition(
     scalar's first character); error positions are computed from it.
     """
     if not isinstance(source, str):
-        raise RuleError(f"a condition must be an expression written as text, got {source!r}",
-                        code="syntax-error", pos=pos, rule_id=rule_id)
+        raise RuleError(
+            f"a condition must be an expression written as text, got {source!r}",
+            code="syntax-error",
+            pos=pos,
+            rule_id=rule_id,
+        )
     src = Source(source, pos, rule_id)
     tree = parse(src)
     translator = Translator(scope, rule_id)
     result = translator.translate(tree, src)
-    expr = result.node
-    if result.type != "bool" or result.nullable:
-        expr = ast.UnaryOp(op=ast.Not(), operand=ast.UnaryOp(op=ast.Not(), operand=expr))
     filename = f"<condition {rule_id}>" if rule_id else "<condition>"
-    fn = _build(expr, translator.globals, filename, src)
+    fn = _build(result.node, translator.globals, filename, src)
     guards = _guards(tree, scope, translator)
     return Condition(source, fn, frozenset(translator.names), MappingProxyType(guards))
 
 
 def _build(expr: ast.expr, globals_: dict[str, Any], filename: str, src: Source) -> Callable:
-    """Compile ``def _cond(e, f, s, st, t): return expr`` and return the function."""
-    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=p) for p in _PARAMS], vararg=None,
-                         kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+    """Compile ``_cond(e, f, s, st, t)``, returning whether ``expr`` is true, never raising.
+
+    ``if expr: return True`` lets Python jump on the expression's truth directly, which is
+    faster than ``return bool(expr)`` and always gives a real bool.
+    """
+    args = ast.arguments(
+        posonlyargs=[],
+        args=[ast.arg(arg=p) for p in _PARAMS],
+        vararg=None,
+        kwonlyargs=[],
+        kw_defaults=[],
+        kwarg=None,
+        defaults=[],
+    )
+    # try/except costs nothing until something raises (Python 3.11 zero-cost exceptions).
+    globals_["_E_runtime"] = _RUNTIME_ERRORS
+    handler = ast.ExceptHandler(
+        type=ast.Name(id="_E_runtime", ctx=ast.Load()),
+        name=None,
+        body=[ast.Return(value=ast.Constant(value=False))],
+    )
+    test = ast.If(test=expr, body=[ast.Return(value=ast.Constant(value=True))], orelse=[])
+    body = ast.Try(
+        body=[test, ast.Return(value=ast.Constant(value=False))],
+        handlers=[handler],
+        orelse=[],
+        finalbody=[],
+    )
     extra = {"type_params": []} if "type_params" in ast.FunctionDef._fields else {}
-    fdef = ast.FunctionDef(name="_cond", args=args, body=[ast.Return(value=expr)],
-                           decorator_list=[], returns=None, **extra)
+    fdef = ast.FunctionDef(
+        name="_cond", args=args, body=[body], decorator_list=[], returns=None, **extra
+    )
     module = ast.fix_missing_locations(ast.Module(body=[fdef], type_ignores=[]))
     try:
-        code = compile(module, filename, "exec", dont_inherit=True)
+        # Python warns about things like `3 is None` that an analyst may legally write.
+        with warnings.catch_warnings(action="ignore", category=SyntaxWarning):
+            code = compile(module, filename, "exec", dont_inherit=True)
     except (RecursionError, MemoryError):
-        raise src.error("the condition is too complex to compile; simplify it",
-                        "too-complex") from None
-    fn_code = next(c for c in code.co_consts
-                   if isinstance(c, types.CodeType) and c.co_name == "_cond")
+        raise src.error(
+            "the condition is too complex to compile; simplify it", "too-complex"
+        ) from None
+    fn_code = next(
+        c for c in code.co_consts if isinstance(c, types.CodeType) and c.co_name == "_cond"
+    )
     return types.FunctionType(fn_code, globals_, "_cond")
 
 
@@ -245,9 +279,9 @@ def _guards(tree: ast.expr, scope: Scope, tr: Translator) -> dict[str, frozenset
 def _conjuncts(node: ast.expr, scope: Scope, tr: Translator, depth: int = 0) -> list[ast.expr]:
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
         return [c for v in node.values for c in _conjuncts(v, scope, tr, depth)]
-    if isinstance(node, ast.Name) and node.id in scope.macros and node.id not in ALIASES:
-        if depth < len(scope.macros):  # the translator already rejected cycles
-            return _conjuncts(tr.macro_tree(node.id), scope, tr, depth + 1)
+    is_macro = isinstance(node, ast.Name) and node.id in scope.macros and node.id not in ALIASES
+    if is_macro and depth < len(scope.macros):  # (the translator already rejected cycles)
+        return _conjuncts(tr.macro_tree(node.id), scope, tr, depth + 1)  # type: ignore[attr-defined]
     return [node]
 
 
@@ -275,8 +309,11 @@ def _guard(node: ast.expr, scope: Scope) -> tuple[str, frozenset[Any]] | None:
 
 def _event_field(node: ast.AST, scope: Scope) -> str | None:
     """``F`` for ``event.F``, unless F is a time (compared as POSIX seconds, not as stored)."""
-    if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-            and node.value.id == "event"):
+    if not (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "event"
+    ):
         return None
     return node.attr if scope.event[node.attr].type != "time" else None
 
@@ -286,8 +323,11 @@ def _const(node: ast.AST) -> Any:
         return node.value
     if isinstance(node, ast.Name) and node.id in ALIASES:
         return ALIASES[node.id]
-    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd)
-            and isinstance(node.operand, ast.Constant)):
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub | ast.UAdd)
+        and isinstance(node.operand, ast.Constant)
+    ):
         return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
     return _NOT_CONST
 

@@ -256,34 +256,58 @@ class Function:
         return None if self.variadic else len(self.params)
 
 
-def _fn(name: str, impl: Callable[..., Any] | None, params: str, returns: str,
-        min_args: int | None = None, **kw: Any) -> Function:
+def _fn(
+    name: str,
+    impl: Callable[..., Any] | None,
+    params: str,
+    returns: str,
+    min_args: int | None = None,
+    **kw: Any,
+) -> Function:
     kinds = tuple(params.split())
     n = len(kinds) if min_args is None else min_args
     return Function(name, impl, kinds, returns, n, **kw)
 
 
 #: Every function a condition may call, by the name analysts write.
-FUNCTIONS: MappingProxyType[str, Function] = MappingProxyType({
-    f.name: f
-    for f in [
-        _fn("in_list", None, "any list-name", "bool", nullable=False,
-            signature="in_list(x, 'list_name')"),
-        _fn("in_cidr", in_cidr, "string cidr", "bool", signature="in_cidr(ip, 'cidr-or-list')"),
-        _fn("lower", lower, "string", "string", signature="lower(s)"),
-        _fn("upper", upper, "string", "string", signature="upper(s)"),
-        _fn("len", length, "any", "number", signature="len(s)"),
-        _fn("startswith", startswith, "string string", "bool", signature="startswith(s, prefix)"),
-        _fn("endswith", endswith, "string string", "bool", signature="endswith(s, suffix)"),
-        _fn("contains", contains, "string string", "bool", signature="contains(s, sub)"),
-        _fn("abs", abs_, "number", "number", signature="abs(x)"),
-        _fn("min", min_, "number number", "number", variadic=True, signature="min(a, b, ...)"),
-        _fn("max", max_, "number number", "number", variadic=True, signature="max(a, b, ...)"),
-        _fn("round", round_, "number digits", "number", 1, signature="round(x[, n])"),
-        _fn("log10", log10, "number", "number", signature="log10(x)"),
-        _fn("coalesce", coalesce, "any", "same", variadic=True, signature="coalesce(a, b, ...)"),
-        _fn("is_null", is_null, "any", "bool", nullable=False, signature="is_null(x)"),
-        _fn("hours_since", hours_since, "time", "number", needs_time=True,
-            signature="hours_since(t0)"),
-    ]
-})
+FUNCTIONS: MappingProxyType[str, Function] = MappingProxyType(
+    {
+        f.name: f
+        for f in [
+            _fn(
+                "in_list",
+                None,
+                "any list-name",
+                "bool",
+                nullable=False,
+                signature="in_list(x, 'list_name')",
+            ),
+            _fn("in_cidr", in_cidr, "string cidr", "bool", signature="in_cidr(ip, 'cidr-or-list')"),
+            _fn("lower", lower, "string", "string", signature="lower(s)"),
+            _fn("upper", upper, "string", "string", signature="upper(s)"),
+            _fn("len", length, "any", "number", signature="len(s)"),
+            _fn(
+                "startswith", startswith, "string string", "bool", signature="startswith(s, prefix)"
+            ),
+            _fn("endswith", endswith, "string string", "bool", signature="endswith(s, suffix)"),
+            _fn("contains", contains, "string string", "bool", signature="contains(s, sub)"),
+            _fn("abs", abs_, "number", "number", signature="abs(x)"),
+            _fn("min", min_, "number number", "number", variadic=True, signature="min(a, b, ...)"),
+            _fn("max", max_, "number number", "number", variadic=True, signature="max(a, b, ...)"),
+            _fn("round", round_, "number digits", "number", 1, signature="round(x[, n])"),
+            _fn("log10", log10, "number", "number", signature="log10(x)"),
+            _fn(
+                "coalesce", coalesce, "any", "same", variadic=True, signature="coalesce(a, b, ...)"
+            ),
+            _fn("is_null", is_null, "any", "bool", nullable=False, signature="is_null(x)"),
+            _fn(
+                "hours_since",
+                hours_since,
+                "time",
+                "number",
+                needs_time=True,
+                signature="hours_since(t0)",
+            ),
+        ]
+    }
+)
