@@ -82,7 +82,9 @@ def _specs() -> list[FeatureSpec]:
         F("account_age_days", "number", False, any_, "d",
           "Days since the user's first event (0 for the first event)."),
         F("days_dormant", "number", True, any_, "d",
-          "Days since the user's previous latest event; null on the first event."),
+          "Days since the user's own last activity (a successful login-type event or a "
+          "withdrawal; failed logins and deposits, which anyone can cause, don't count); "
+          "since the first event if there was no activity yet; null on the first event."),
         F("locale", "string", True, any_, None,
           "The event's locale, else the last locale seen for the user."),
         F("mfa_enabled", "bool", False, any_, None,
@@ -122,7 +124,7 @@ def _specs() -> list[FeatureSpec]:
         F("distance_km", "number", True, login, "km",
           "Great-circle distance from the last successful login with coordinates; null "
           "without coordinates on either side."),
-        F("hours_since_last_login", "number", True, login, "h",
+        F("hours_since_last_login", "number", True, any_, "h",
           "Hours since the last successful login-type event (any action)."),
         F("velocity_kmh", "number", True, login, "km/h",
           "distance_km over the hours elapsed since that login, the elapsed time floored "
@@ -238,7 +240,14 @@ def compute_features(
         # max(0, ...): an out-of-order event may be older than everything seen
         age = (t - p.first_seen) * _DAY  # type: ignore[operator]
         f["account_age_days"] = age if age > 0.0 else 0.0
-        dormant = (t - last) * _DAY
+        # Dormancy counts from the owner's own last activity (a successful login-type event
+        # or a withdrawal): failed logins and incoming deposits can come from anyone,
+        # an attacker probing a forgotten account included.
+        active = p.login_t
+        w = p.withdrawal_last_t
+        if w is not None and (active is None or w > active):
+            active = w
+        dormant = (t - (active if active is not None else p.first_seen)) * _DAY  # type: ignore[operator]
         f["days_dormant"] = dormant if dormant > 0.0 else 0.0
     f["locale"] = event.locale or p.locale
     f["mfa_enabled"] = p.mfa_enabled
@@ -270,6 +279,8 @@ def compute_features(
             f["new_ip"] = True
     if p.new_device_login_t is not None:
         f["hours_since_new_device_login"] = (t - p.new_device_login_t) * _HOUR
+    if p.login_t is not None:
+        f["hours_since_last_login"] = (t - p.login_t) * _HOUR
     return f
 
 
@@ -282,8 +293,6 @@ def _login(p: UserProfile, e: LoginEvent, t: float, f: dict[str, Any]) -> None:
     c = e.country
     if c is not None and countries and c not in countries:
         f["new_country"] = True
-    if p.login_t is not None:
-        f["hours_since_last_login"] = (t - p.login_t) * _HOUR
     gt, lat = p.geo_t, e.lat
     if gt is not None and lat is not None and (lon := e.lon) is not None:
         d = haversine_km(p.geo_lat, p.geo_lon, lat, lon)  # type: ignore[arg-type]

@@ -92,7 +92,7 @@ class Attacks:
             reason = "bad_otp" if u.mfa and rng.random() < 0.3 else "bad_password"
             self.sink.login(t, u.uid, u.locale, net, dev, success=False, failure=reason,
                             mfa=reason == "bad_otp")
-            t += rng.randint(8, 90) * _S
+            t += int(rng.uniform(8, 90) * _S)
         return t
 
     # --- the kinds -----------------------------------------------------------------------
@@ -165,7 +165,7 @@ class Attacks:
     def impossible_travel(self, u: User, rng: Random, t0: int) -> Outcome:
         net, dev = self._usual(u, rng, t0)
         self.sink.login(t0, u.uid, u.locale, net, dev, mfa=u.mfa, keep_geo=True)
-        t = t0 + rng.randint(10 * 60, 178 * 60) * _S
+        t = t0 + int(rng.uniform(10 * 60, 178 * 60) * _S)
         far = far_net(rng, net, 5_200)
         key = self.sink.login(t, u.uid, u.locale, far, new_device(rng), mfa=u.mfa, keep_geo=True)
         return Outcome(key, t + 30 * _MIN, {"from": net.city, "to": far.city,
@@ -194,14 +194,14 @@ class Attacks:
             changes.remove("mfa_disable")
         rng.shuffle(changes)
         for action in changes[: 1 if rng.random() < 0.7 else 2]:
-            t += rng.randint(2 * 60, 20 * 60 if action == changes[0] else 5 * 60) * _S
+            t += int(rng.uniform(2 * 60, 20 * 60 if action == changes[0] else 5 * 60) * _S)
             self.sink.login(t, u.uid, u.locale, net, dev, action=action, mfa=u.mfa)
-        t += rng.randint(5 * 60, 30 * 60) * _S
+        t += int(rng.uniform(5 * 60, 30 * 60) * _S)
         asset, value = self._drain(u, rng, t, 0.6, 1.0)
         key = self.b.withdraw(u, rng, t, net, dev, asset, value, fresh=True, typed=0.15)
         if rng.random() < 0.3 and len([a for a in u.holdings if u.holdings[a] > 0]) > 1:
             asset2, value2 = self._drain(u, rng, t, 0.6, 1.0)
-            self.b.withdraw(u, rng, t + rng.randint(1, 10) * _MIN, net, dev, asset2, value2,
+            self.b.withdraw(u, rng, t + int(rng.uniform(1, 10) * _MIN), net, dev, asset2, value2,
                             fresh=True, typed=0.15)
         return Outcome(key, t + 2 * _H, {"country": net.country, "asn": net.asn,
                                          "changes": changes[:2]})
@@ -213,16 +213,16 @@ class Attacks:
         for _ in range(rng.randint(1, 3) if span > _H else 0):
             th = b.start + rng.randrange(span)
             net, dev = self._usual(u, rng, th)
-            th = b.login(u, rng, th, net, dev) + rng.randint(1, 10) * _MIN
+            th = b.login(u, rng, th, net, dev) + int(rng.uniform(1, 10) * _MIN)
             b.withdraw(u, rng, th, net, dev, rng.choice(u.assets),
                        lognormal(rng, 500_000, 100_000, 3_000_000), fresh=False)
         value = lognormal(rng, 8e7, 3.2e7, 4.8e8)
         # voice-phishing victims are coached to move their (loan) money in first
         b.deposit(u, rng, t0, "KRW", value * rng.uniform(1.0, 1.08), source=("bank", u.bank),
                   typed=0.7)
-        t = t0 + rng.randint(20, 30 * 60) * _MIN
+        t = t0 + int(rng.uniform(20, 30 * 60) * _MIN)
         net, dev = u.home_net(), u.phone
-        t = b.login(u, rng, t, net, dev) + rng.randint(2, 20) * _MIN
+        t = b.login(u, rng, t, net, dev) + int(rng.uniform(2, 20) * _MIN)
         asset = rng.choices(("USDT", "BTC", "ETH", "XRP"), (45, 30, 15, 10))[0]
         key = b.withdraw(u, rng, t, net, dev, asset, value, fresh=True, typed=0.2,
                          lo=3e7, hi=5e8)
@@ -233,13 +233,13 @@ class Attacks:
         net = rng.choices((kr_proxy, residential_abroad, hosting), (50, 25, 25))[0](rng)
         # a new device, or the owner's phone under a remote-control app
         dev = new_device(rng) if rng.random() < 0.6 else u.phone
-        t = b.login(u, rng, t0, net, dev, typos=False) + rng.randint(1, 15) * _MIN
+        t = b.login(u, rng, t0, net, dev, typos=False) + int(rng.uniform(1, 15) * _MIN)
         change = "phone_change" if rng.random() < 0.5 else "email_change"
         self.sink.login(t, u.uid, u.locale, net, dev, action=change, mfa=u.mfa)
-        t2 = t + rng.randint(30, 20 * 60) * _MIN
+        t2 = t + int(rng.uniform(30, 20 * 60) * _MIN)
         if rng.random() < 0.3:
             net = same_subnet(rng, net) if rng.random() < 0.5 else attacker_net(rng)
-        t2 = b.login(u, rng, t2, net, dev, typos=False) + rng.randint(1, 10) * _MIN
+        t2 = b.login(u, rng, t2, net, dev, typos=False) + int(rng.uniform(1, 10) * _MIN)
         asset, value = self._drain(u, rng, t2, 0.5, 1.0)
         key = b.withdraw(u, rng, t2, net, dev, asset, max(value, lognormal(rng, 9e6, 5.2e6, 1e8)),
                          fresh=True, typed=0.2, lo=5e6)
@@ -253,7 +253,7 @@ class Attacks:
             key = b.deposit(u, rng, t0, asset, value, source=(network, addr))
             return Outcome(key, t0, {"direction": "deposit", "network": network})
         net, dev = self._usual(u, rng, t0)
-        t = b.login(u, rng, t0, net, dev) + rng.randint(1, 15) * _MIN
+        t = b.login(u, rng, t0, net, dev) + int(rng.uniform(1, 15) * _MIN)
         key = b.withdraw(u, rng, t, net, dev, asset, value, dest=(network, addr))
         return Outcome(key, t0, {"direction": "withdrawal", "network": network})
 
@@ -269,14 +269,14 @@ class Attacks:
                 net_name = network_for(rng, asset)
                 dests.append((net_name, address(rng, net_name)))
         n = rng.randint(4, 8)
-        span = rng.randint(2 * 60, 20 * 60) * _MIN
+        span = int(rng.uniform(2 * 60, 20 * 60) * _MIN)
         times = [t0] + sorted(t0 + rng.randrange(span) for _ in range(n - 2)) + [t0 + span]
         net, dev = self._usual(u, rng, t0)
         keys = []
         for i, t in enumerate(times):
-            if i == 0 or rng.random() < 0.5:
+            if i == 0 or rng.random() < 0.5:  # a fresh session (same phone or PC, any network)
                 net, dev = self._usual(u, rng, t) if i else (net, dev)
-                t = b.login(u, rng, t - rng.randint(1, 5) * _MIN, net, dev) + rng.randint(1, 4) * _MIN
+                b.login(u, rng, t - int(rng.uniform(1, 5) * _MIN), net, dev)
             keys.append(b.withdraw(u, rng, t, net, dev, asset, rng.uniform(905_000, 999_000),
                                    dest=rng.choice(dests), typed=0.0, lo=900_000, hi=999_999))
         return Outcome(keys[3], t0, {"withdrawals": n, "addresses": len(dests)})
@@ -293,12 +293,12 @@ class Attacks:
             net_name = network_for(rng, asset_in)
             dep = b.deposit(u, rng, t0, asset_in, value, source=(net_name, address(rng, net_name)),
                             typed=0.3, lo=2e7)
-        t = t0 + rng.randint(32, 355) * _MIN
+        t = t0 + int(rng.uniform(32, 355) * _MIN)
         if rng.random() < 0.7:
             net, dev = self._usual(u, rng, t)
         else:
             net, dev = attacker_net(rng, (3, 2, 5)), new_device(rng)
-        b.login(u, rng, t - rng.randint(1, 2) * _MIN, net, dev, typos=False)
+        b.login(u, rng, t - int(rng.uniform(1, 2) * _MIN), net, dev, typos=False)
         choices = [a for a in ("USDT", "BTC", "ETH", "XRP", "SOL") if a != asset_in]
         asset = asset_in if asset_in != "KRW" and rng.random() < 0.4 else rng.choice(choices)
         share = rng.uniform(0.82, 0.99)
@@ -310,7 +310,7 @@ class Attacks:
     def fan_in(self, u: User, rng: Random, t0: int, senders: list[User]) -> Outcome:
         b = self.b
         n = rng.randint(8, 25)
-        span = rng.randint(2 * 60, 24 * 60) * _MIN
+        span = int(rng.uniform(2 * 60, 24 * 60) * _MIN)
         times = [t0] + sorted(t0 + rng.randrange(1, span) for _ in range(n - 1))
         pool = [s for s in senders if s is not u]
         internal = rng.sample(pool, min(len(pool), rng.randint(0, n // 3)))
@@ -323,8 +323,8 @@ class Attacks:
             if isinstance(src, User):
                 asset = "KRW" if rng.random() < 0.6 else "USDT"
                 net, dev = src.home_net(), src.phone
-                b.login(src, rng, t - rng.randint(2, 30) * _MIN, net, dev)
-                b.withdraw(src, rng, t - rng.randint(5, 60) * _S, net, dev, asset, value,
+                b.login(src, rng, t - int(rng.uniform(2, 30) * _MIN), net, dev)
+                b.withdraw(src, rng, t - int(rng.uniform(5, 60) * _S), net, dev, asset, value,
                            counterparty=u.uid, typed=0.7)
                 e = b.deposit(u, rng, t, asset, value, counterparty=src.uid, typed=0.7)
             elif src == "bank":
@@ -337,9 +337,9 @@ class Attacks:
             deposits.append(e)
             total += e["value_krw"]
         if rng.random() < 0.7:  # cash out
-            t = times[-1] + rng.randint(10, 180) * _MIN
+            t = times[-1] + int(rng.uniform(10, 180) * _MIN)
             net, dev = self._usual(u, rng, t)
-            t = b.login(u, rng, t, net, dev) + rng.randint(1, 10) * _MIN
+            t = b.login(u, rng, t, net, dev) + int(rng.uniform(1, 10) * _MIN)
             b.withdraw(u, rng, t, net, dev, "USDT", total * rng.uniform(0.8, 1.0), fresh=True)
         return Outcome(deposits[7], t0, {"deposits": n, "internal": len(internal)})
 
@@ -350,13 +350,13 @@ class Attacks:
         t = t0
         x = rng.random()
         if x < 0.3:  # the thief controls the mailbox: reset the password
-            t = self._fail(u, rng, t, net, dev, rng.randint(1, 3)) + rng.randint(2, 20) * _MIN
+            t = self._fail(u, rng, t, net, dev, rng.randint(1, 3)) + int(rng.uniform(2, 20) * _MIN)
             self.sink.login(t, u.uid, u.locale, net, dev, action="password_reset", mfa=u.mfa)
-            t += rng.randint(1, 5) * _MIN
+            t += int(rng.uniform(1, 5) * _MIN)
         elif x < 0.5:
             t = self._fail(u, rng, t, net, dev, rng.randint(1, 3))
         self.sink.login(t, u.uid, u.locale, net, dev, mfa=u.mfa)
-        t += rng.randint(5, 12 * 60) * _MIN
+        t += int(rng.uniform(5, 12 * 60) * _MIN)
         asset, value = self._drain(u, rng, t, 0.7, 1.0)
         key = b.withdraw(u, rng, t, net, dev, asset, value, fresh=True, typed=0.15)
         days = (t0 - (u.history_end or t0)) // _DAY

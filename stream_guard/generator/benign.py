@@ -91,19 +91,19 @@ class Behaviour:
             if tday == day:
                 out.append((d0 + self.hour(u, rng), trait))
         if u.payday and self._day_of_month(d0) == u.payday:
-            out.append((d0 + rng.randint(8 * 60, 11 * 60) * _MIN + rng.randrange(_MIN), "salary"))
+            out.append((d0 + int(rng.uniform(8 * 60, 11 * 60) * _MIN) + rng.randrange(_MIN), "salary"))
         tr = u.trip
         if tr is not None:
             if d0 <= tr.dep < d0 + _DAY:
                 if rng.random() < 0.6:
-                    out.append((tr.dep - rng.randint(30, 140) * _MIN, "visit"))
+                    out.append((tr.dep - int(rng.uniform(30, 140) * _MIN), "visit"))
                 if rng.random() < 0.85:
-                    out.append((tr.land + rng.randint(22, 90) * _MIN, "visit"))
+                    out.append((tr.land + int(rng.uniform(22, 90) * _MIN), "visit"))
             if d0 <= tr.back_dep < d0 + _DAY:
                 if rng.random() < 0.5:
-                    out.append((tr.back_dep - rng.randint(40, 140) * _MIN, "visit"))
+                    out.append((tr.back_dep - int(rng.uniform(40, 140) * _MIN), "visit"))
                 if rng.random() < 0.5:
-                    out.append((tr.back_land + rng.randint(22, 100) * _MIN, "visit"))
+                    out.append((tr.back_land + int(rng.uniform(22, 100) * _MIN), "visit"))
             if tr.hotel_pc_day == day:
                 out.append((d0 + self.hour(u, rng), "hotel_pc"))
         out.sort()
@@ -235,7 +235,7 @@ class Behaviour:
         x = rng.random()
         if x < 0.12:
             status = "completed" if x < 0.1 else ("failed" if x < 0.11 else "cancelled")
-            s.transfer(t + rng.randint(1, 60) * _MIN, u.uid, u.locale, "withdrawal", asset,
+            s.transfer(t + int(rng.uniform(1, 60) * _MIN), u.uid, u.locale, "withdrawal", asset,
                        amount, v, network, addr, status=status, counterparty=counterparty)
         return e
 
@@ -274,14 +274,14 @@ class Behaviour:
         asset = self.pick_asset(u, rng, 0.6)
         self.deposit(u, rng, t, asset, self.size(u, rng))
         if rng.random() < 0.5:
-            self._visit(u, rng, t + rng.randint(3, 40) * _MIN)
+            self._visit(u, rng, t + int(rng.uniform(3, 40) * _MIN))
 
     def _withdraw(self, u: User, rng: Random, t: int) -> None:
         ctx = self.context(u, rng, t)
         if ctx is None:
             return
         if rng.random() < 0.85:  # else the app session was already open
-            t = self.login(u, rng, t, *ctx) + rng.randint(1, 15) * _MIN
+            t = self.login(u, rng, t, *ctx) + int(rng.uniform(1, 15) * _MIN)
         asset = self.pick_asset(u, rng)
         self.withdraw(u, rng, t, *ctx, asset, self.size(u, rng))
         self.logout(u, rng, t, *ctx)
@@ -290,18 +290,18 @@ class Behaviour:
         pay = lognormal(rng, 3.6e6, 2.2e6, 9e6)
         self.deposit(u, rng, t, "KRW", pay, source=("bank", u.employer), typed=0.0)
         if rng.random() < 0.6:
-            t2 = t + rng.randint(60, 480) * _MIN
+            t2 = t + int(rng.uniform(60, 480) * _MIN)
             ctx = self.context(u, rng, t2)
             if ctx is None:
                 return
-            t2 = self.login(u, rng, t2, *ctx) + rng.randint(2, 20) * _MIN
+            t2 = self.login(u, rng, t2, *ctx) + int(rng.uniform(2, 20) * _MIN)
             self.withdraw(u, rng, t2, *ctx, rng.choice(u.assets), pay * rng.uniform(0.3, 1.0),
                           fresh=rng.random() < 0.03, typed=0.2)
 
     def _friends(self, u: User, rng: Random, t: int) -> None:
         n = rng.randint(2, 4) if rng.random() < 0.94 else rng.randint(5, 6)
         for _ in range(n):
-            t += rng.randint(2, 150) * _MIN
+            t += int(rng.uniform(2, 150) * _MIN)
             value = lognormal(rng, 150_000, 20_000, 1_500_000)
             x = rng.random()
             if x < 0.3:
@@ -319,13 +319,13 @@ class Behaviour:
                 net_name = network_for(rng, asset)
                 self.deposit(u, rng, t, asset, value, source=(net_name, address(rng, net_name)))
         if rng.random() < 0.4:
-            self._visit(u, rng, t + rng.randint(5, 120) * _MIN)
+            self._visit(u, rng, t + int(rng.uniform(5, 120) * _MIN))
 
     def _security(self, u: User, rng: Random, t: int) -> None:
         ctx = self.context(u, rng, t)
         if ctx is None:
             return
-        t = self.login(u, rng, t, *ctx) + rng.randint(1, 10) * _MIN
+        t = self.login(u, rng, t, *ctx) + int(rng.uniform(1, 10) * _MIN)
         action = rng.choices([a for a, _ in _SECURITY], [w for _, w in _SECURITY])[0]
         if action == "mfa_enable" and u.mfa:
             action = "password_change"
@@ -333,13 +333,13 @@ class Behaviour:
         if action == "mfa_enable":
             u.mfa = True
         elif action == "mfa_disable":  # moving the OTP app to another phone
-            self.sink.login(t + rng.randint(5, 90) * _MIN, u.uid, u.locale, *ctx,
+            self.sink.login(t + int(rng.uniform(5, 90) * _MIN), u.uid, u.locale, *ctx,
                             action="mfa_enable", mfa=False)
         if rng.random() < 0.45:
-            t2 = t + rng.randint(20, 24 * 60) * _MIN
+            t2 = t + int(rng.uniform(20, 24 * 60) * _MIN)
             ctx2 = self.context(u, rng, t2)
             if ctx2 is not None:
-                t2 = self.login(u, rng, t2, *ctx2) + rng.randint(1, 10) * _MIN
+                t2 = self.login(u, rng, t2, *ctx2) + int(rng.uniform(1, 10) * _MIN)
                 asset = self.pick_asset(u, rng, 0.15)
                 self.withdraw(u, rng, t2, *ctx2, asset, self.size(u, rng) * rng.uniform(1, 3),
                               fresh=rng.random() < 0.12)
@@ -349,7 +349,7 @@ class Behaviour:
         if ctx is None:
             return
         t = self._reset_password(u, rng, t, *ctx)
-        self.login(u, rng, t + rng.randint(1, 5) * _MIN, *ctx, typos=False)
+        self.login(u, rng, t + int(rng.uniform(1, 5) * _MIN), *ctx, typos=False)
 
     def _reset_password(self, u: User, rng: Random, t: int, net: Net, dev: Device) -> int:
         s = self.sink
@@ -359,7 +359,7 @@ class Behaviour:
             t += rng.randint(8_000, 60_000)
         if tries == 5 and rng.random() < 0.4:
             s.login(t, u.uid, u.locale, net, dev, success=False, failure="locked", mfa=False)
-        t += rng.randint(3, 40) * _MIN
+        t += int(rng.uniform(3, 40) * _MIN)
         s.login(t, u.uid, u.locale, net, dev, action="password_reset", mfa=u.mfa)
         return t
 
@@ -372,17 +372,17 @@ class Behaviour:
         net, _ = self.home(u, rng)
         t = self.login(u, rng, t, net, u.phone)
         if rng.random() < 0.35:
-            t += rng.randint(2, 15) * _MIN
+            t += int(rng.uniform(2, 15) * _MIN)
             self.sink.login(t, u.uid, u.locale, net, u.phone, action="mfa_enable", mfa=u.mfa)
         if rng.random() < 0.12:
-            self.sink.login(t + rng.randint(1, 30) * _MIN, u.uid, u.locale, net, u.phone,
+            self.sink.login(t + int(rng.uniform(1, 30) * _MIN), u.uid, u.locale, net, u.phone,
                             action="phone_change", mfa=u.mfa)
 
     def _big_move(self, u: User, rng: Random, t: int) -> None:
         ctx = self.context(u, rng, t)
         if ctx is None:
             return
-        t = self.login(u, rng, t, *ctx) + rng.randint(2, 20) * _MIN
+        t = self.login(u, rng, t, *ctx) + int(rng.uniform(2, 20) * _MIN)
         self.withdraw(u, rng, t, *ctx, rng.choice(u.assets), lognormal(rng, 2.5e7, 1e7, 8e7),
                       fresh=rng.random() < 0.1)
 
@@ -390,11 +390,11 @@ class Behaviour:
         value = lognormal(rng, 1.5e8, 2e7, 1e9) if u.persona == "whale" else \
             lognormal(rng, 4e7, 2e7, 3e8)
         self.deposit(u, rng, t, "KRW", value, typed=0.8)
-        t2 = t + rng.randint(60, 300) * _MIN
+        t2 = t + int(rng.uniform(60, 300) * _MIN)
         ctx = self.context(u, rng, t2)
         if ctx is None:
             return
-        t2 = self.login(u, rng, t2, *ctx) + rng.randint(2, 15) * _MIN
+        t2 = self.login(u, rng, t2, *ctx) + int(rng.uniform(2, 15) * _MIN)
         asset = "BTC" if "BTC" in u.assets or rng.random() < 0.6 else u.assets[0]
         self.withdraw(u, rng, t2, *ctx, asset, value * rng.uniform(0.8, 1.0), fresh=False,
                       typed=0.2)
@@ -407,7 +407,7 @@ class Behaviour:
         asset = rng.choice(("USDT", "XRP", "BTC"))
         dest = rng.choice(u.wallets[asset]) if u.wallets.get(asset) else None
         for _ in range(rng.randint(2, 3)):
-            t += rng.randint(10, 120) * _MIN
+            t += int(rng.uniform(10, 120) * _MIN)
             self.withdraw(u, rng, t, *ctx, asset, rng.uniform(850_000, 999_000), dest=dest,
                           fresh=False, typed=0.0, lo=800_000, hi=999_999)
 
@@ -423,10 +423,10 @@ class Behaviour:
             u.phone = new_device(rng)
         net, dev = self.home(u, rng)
         if rng.random() < 0.4:
-            t = self._reset_password(u, rng, t, net, dev) + rng.randint(1, 5) * _MIN
+            t = self._reset_password(u, rng, t, net, dev) + int(rng.uniform(1, 5) * _MIN)
         t = self.login(u, rng, t, net, dev)
         if rng.random() < 0.4:
-            self.deposit(u, rng, t + rng.randint(5, 90) * _MIN, "KRW",
+            self.deposit(u, rng, t + int(rng.uniform(5, 90) * _MIN), "KRW",
                          lognormal(rng, 5e5, 1e5, 5e6), source=("bank", u.bank))
         x = rng.random()
         if x < 0.33:
@@ -434,21 +434,21 @@ class Behaviour:
             share = rng.uniform(0.1, 0.6) if x < 0.25 else rng.uniform(0.7, 1.0)
             value = self.value_of(u, asset, t) * share
             if value > 10_000:
-                self.withdraw(u, rng, t + rng.randint(3, 60) * _MIN, net, dev, asset, value,
+                self.withdraw(u, rng, t + int(rng.uniform(3, 60) * _MIN), net, dev, asset, value,
                               fresh=False, typed=0.2)
 
     def history(self, u: User, rng: Random) -> None:
         """A dormant account's activity before it went quiet (ending at ``history_end``)."""
         assert u.history_end is not None
         end = u.history_end
-        first = end - rng.randint(20, 500) * _DAY
+        first = end - int(rng.uniform(20, 500) * _DAY)
         times = sorted(rng.randrange(first, end) for _ in range(rng.randint(2, 14))) + [end]
         for t in times:
             net, dev = (self.home(u, rng) if rng.random() < 0.6 else (self.mobile(u, rng), u.phone))
             t = self.login(u, rng, t, net, dev)
             if rng.random() < 0.3:
-                self.deposit(u, rng, t + rng.randint(2, 30) * _MIN, self.pick_asset(u, rng, 0.6),
+                self.deposit(u, rng, t + int(rng.uniform(2, 30) * _MIN), self.pick_asset(u, rng, 0.6),
                              self.size(u, rng))
             elif rng.random() < 0.12:
-                self.withdraw(u, rng, t + rng.randint(2, 30) * _MIN, net, dev,
+                self.withdraw(u, rng, t + int(rng.uniform(2, 30) * _MIN), net, dev,
                               rng.choice(u.assets), self.size(u, rng))

@@ -170,12 +170,17 @@ class Sink:
         seen: set[int] = set()
         bits = id_rng.getrandbits
         events = []
+        minute, head = -1, ""
         for t, e in self.records:
             n = bits(48)
             while n in seen:
                 n = bits(48)
             seen.add(n)
             e["event_id"] = f"{'l' if e['type'] == 'login' else 't'}-{n:012x}"
-            e["ts"] = kst_text(t)
+            m, ms = divmod(t, 60_000)
+            if m != minute:  # events are sorted: the date and minute change rarely
+                minute, head = m, kst_text(m * 60_000)[:17]
+            s, milli = divmod(ms, 1000)
+            e["ts"] = head + _SECONDS[s] + (_MILLIS[milli] if milli else "+09:00")
             events.append(e)
         return events

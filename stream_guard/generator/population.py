@@ -246,7 +246,7 @@ def _trip(rng: Random, u: User, start_ms: int, days: int) -> Trip:
     dep = start_ms + dep_day * _DAY_MS + rng.randint(7 * 60, 22 * 60) * 60_000
     land = dep + dest.flight_min * 60_000
     stay = rng.randint(2, 9) if dest.flight_min < 420 else rng.randint(5, 14)
-    back_dep = dep + stay * _DAY_MS + rng.randint(-6, 8) * _H
+    back_dep = dep + stay * _DAY_MS + int(rng.uniform(-6, 8) * _H)
     # the way back: jet streams make eastbound legs a little faster, westbound slower
     back_land = back_dep + round(dest.flight_min * rng.uniform(0.92, 1.08)) * 60_000
     hotel_isp = rng.choice(dest.fixed)

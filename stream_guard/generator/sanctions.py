@@ -63,10 +63,15 @@ class Sanctioned:
 
 def load_sanctioned(folder: Path | None = None) -> Sanctioned:
     folder = folder or sanctions_dir()
-    bitcoin = _read(folder, "XBT")
+    bitcoin = [a for a in _read(folder, "XBT") if a[0] in "13" or a.startswith("bc1")]
     if not bitcoin:
         raise FileNotFoundError(f"no Bitcoin (XBT) addresses in {folder}: the OFAC lists look empty")
-    evm = list(dict.fromkeys(a for code in _EVM_FILES for a in _read(folder, code)))
-    evm = list({a.lower(): a for a in reversed(evm)}.values())[::-1]  # one spelling per address
-    return Sanctioned(tuple(bitcoin), tuple(evm), tuple(_read(folder, "TRX")),
-                      tuple(_read(folder, "XRP")))
+    # the token files (USDT, USDC) list addresses of several chains: sort them by format
+    listed = [a for code in (*_EVM_FILES, "TRX") for a in _read(folder, code)]
+    evm: dict[str, str] = {}
+    for a in listed:
+        if a.startswith("0x") and len(a) == 42:
+            evm.setdefault(a.lower(), a)  # one spelling per address
+    tron = dict.fromkeys(a for a in listed if a.startswith("T") and len(a) == 34)
+    return Sanctioned(tuple(bitcoin), tuple(evm.values()), tuple(tron),
+                      tuple(a for a in _read(folder, "XRP") if a.startswith("r")))

@@ -111,7 +111,9 @@ def simulate(
         if p.user is not None:
             by_user.setdefault(p.user.uid, []).append(p)
     victims = {uid for uid in by_user}
-    senders = [u for u in population if u.persona != "dormant" and u.uid not in victims]
+    # accounts that send internal transfers into fan-in targets (they log in at home)
+    senders = [u for u in population
+               if u.persona != "dormant" and u.trip is None and u.uid not in victims]
     user_seeds = [rng.getrandbits(64) for _ in population]
     for i, u in enumerate(population):
         urng = Random(user_seeds[i])
@@ -166,6 +168,8 @@ def _eligible(kind: str, u: User) -> bool:
         return False
     if kind == "large_withdrawal":
         return u.persona == "small"
+    if kind == "impossible_travel":
+        return not u.vpn  # so that the owner's last login before the far one is at home
     return True
 
 

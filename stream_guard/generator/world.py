@@ -10,7 +10,7 @@ yields addresses that look alike and geolocate alike, as a GeoIP database would 
 >>> net.country, net.city, net.asn
 ('KR', 'Seoul', 4766)
 >>> round(haversine_km(KR_CITIES[0], DESTINATIONS["NRT"].place))
-1158
+1149
 """
 
 from __future__ import annotations

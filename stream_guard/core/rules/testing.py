@@ -9,6 +9,7 @@ defaults (see :data:`DEFAULTS`); ``at: "+5m"`` places an event after the test's 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,18 @@ class TestOutcome:
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _offset(at: Any) -> float:
+    """Seconds in an ``at:`` offset: ``"+5m"``, ``"-10d"``, ``0`` or a number of seconds."""
+    if isinstance(at, int | float) and not isinstance(at, bool):
+        return float(at)
+    text = str(at).strip()
+    sign = -1.0 if text.startswith("-") else 1.0
+    text = text.lstrip("+-")
+    if re.fullmatch(r"0+(\.0+)?(ms|s|m|h|d|w)?", text):
+        return 0.0
+    return sign * parse_duration(text)
+
+
 def build_events(test: Any, rule_id: str, index: int) -> list:
     """The test's events as validated event objects (RuleError on a bad one)."""
     start = parse_ts(test.start).timestamp()
@@ -69,15 +82,16 @@ def build_events(test: Any, rule_id: str, index: int) -> list:
         if etype not in DEFAULTS:
             raise RuleError(f"test {test.name!r} event {i + 1}: 'type' must be login or transfer", code="bad-test")
         at = raw.pop("at", None)
-        if "ts" not in raw:
+        if "ts" in raw:
             try:
-                offset = str(at).lstrip("+")
-                if at is None:
-                    t += 60
-                else:
-                    t = start + (0.0 if offset.strip("0smhdw") == "" else parse_duration(offset))
+                t = parse_ts(raw["ts"]).timestamp()
+            except ValueError:
+                pass  # parse_obj below reports it, naming the field
+        else:
+            try:
+                t = t + 60 if at is None else start + _offset(at)
             except ConfigError as exc:
-                raise RuleError(f"test {test.name!r} event {i + 1}: {exc}", code="bad-test") from None
+                raise RuleError(f"test {test.name!r} event {i + 1}: 'at': {exc}", code="bad-test") from None
             raw["ts"] = iso(t)
         merged = {**DEFAULTS[etype], **test.defaults, **raw}
         merged.setdefault("event_id", f"{rule_id}-t{index}-e{i + 1}")
