@@ -128,10 +128,12 @@ class Detector:
             out.duplicate = True
             return out
         t = event.ts.timestamp()
-        last = state.profile.last_seen
-        if last is not None and t < last - self.lateness:
+        mark = state.watermark
+        if mark is not None and t < mark - self.lateness:
             out.late = True
             return out
+        if mark is None or t > mark:
+            state.watermark = t
         f = compute_features(state.profile, event, t)
         s = self.scorer(event, f, state, t) if self.scorer else {}
         for rule in self._index[event.type].candidates(event):
@@ -169,9 +171,9 @@ class Detector:
 
     def _window(self, rule: CompiledRule, rs: RuleState, t: float, value: Any) -> dict | None:
         agg = rule.aggregate
-        w = rs.window(rule.id)
-        w.add(t, value, agg.function, agg.window)
-        v = w.value(agg.function)
+        w = rs.window(rule)
+        w.add(t, value, agg.window)
+        v = w.value()
         if v < agg.threshold:
             return None
         first, last = w.span()
@@ -207,7 +209,7 @@ class Detector:
         def capture(i: int) -> dict[str, Any]:
             return {name: _evidence_value(getattr(e, name)) for name in steps[i].captures}
 
-        done = advance(state.partials_of(rule.id), rule.sequence, t, e.type, e.event_id, matches, capture)
+        done = advance(state.partials_of(rule), rule.sequence, t, e.type, e.event_id, matches, capture)
         if done is None:
             return
         if rule.excepts and self._excepted(rule, e, f, s, t, done.view()):
@@ -312,7 +314,7 @@ class Detector:
         else:
             mask = item.payload
             done = advance(
-                state.partials_of(rule.id), rule.sequence, item.t, item.event_type, item.event_id,
+                state.partials_of(rule), rule.sequence, item.t, item.event_type, item.event_id,
                 lambda i, st: bool(mask >> i & 1),
             )
             extra = _sequence_evidence(rule, done) if done is not None else None

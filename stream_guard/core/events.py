@@ -14,27 +14,23 @@ stream_guard.core.errors.EventError: amount: must be greater than 0, got '-1'
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
-from datetime import datetime
+import socket
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictBool,
-    StrictInt,
-    StrictStr,
     TypeAdapter,
     ValidationError,
 )
 
-from stream_guard.core.clock import parse_ts
 from stream_guard.core.errors import EventError
 
 __all__ = [
@@ -62,91 +58,59 @@ LOGIN_ACTIONS = (
 SECURITY_ACTIONS = frozenset(LOGIN_ACTIONS[2:])
 
 _DECIMAL = re.compile(r"\d+(\.\d+)?([eE][+-]?\d+)?")
-_COUNTRY = re.compile(r"[A-Za-z]{2}")
-_LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*")
-
-
-def _ts(v: Any) -> datetime:
-    if isinstance(v, datetime):
-        if v.tzinfo is None:
-            raise ValueError("timestamp has no UTC offset")
-        return v
-    return parse_ts(v)
-
-
-def _number(v: Any) -> float:
-    """A JSON number (never a bool), finite and not negative."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValueError(f"expected a number, got {v!r}")
-    f = float(v)
-    if not math.isfinite(f):
-        raise ValueError(f"must be a finite number, got {v!r}")
-    if f < 0:
-        raise ValueError(f"must not be negative, got {v!r}")
-    return f
 
 
 def _amount(v: Any) -> float:
     """A JSON number or a decimal string, finite and > 0."""
     if isinstance(v, str):
-        if not _DECIMAL.fullmatch(v.strip()):
-            if v.strip().startswith("-"):
+        text = v.strip()
+        if not _DECIMAL.fullmatch(text):
+            if text.startswith("-"):
                 raise ValueError(f"must be greater than 0, got {v!r}")
             raise ValueError(f"expected a number or a decimal string, got {v!r}")
+        f = float(text)
+        if not math.isfinite(f):
+            raise ValueError(f"must be a finite number, got {v!r}")
+    elif isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"expected a number or a decimal string, got {v!r}")
+    else:
         f = float(v)
         if not math.isfinite(f):
             raise ValueError(f"must be a finite number, got {v!r}")
-    else:
-        f = _number(v)
     if f <= 0:
         raise ValueError(f"must be greater than 0, got {v!r}")
     return f
 
 
 def _ip(v: str) -> str:
+    # inet_pton is ~30x faster than ipaddress.ip_address and accepts the same textual forms
+    # (ipaddress additionally takes an IPv6 scope such as '%eth0', which clients never send).
     try:
-        ipaddress.ip_address(v)
-    except ValueError:
+        socket.inet_pton(socket.AF_INET6 if ":" in v else socket.AF_INET, v)
+    except (OSError, ValueError):
         raise ValueError(f"expected an IPv4 or IPv6 address, got {v!r}") from None
     return v
 
 
-def _country(v: str) -> str:
-    if not _COUNTRY.fullmatch(v):
-        raise ValueError(f"expected an ISO 3166-1 alpha-2 country code such as 'KR', got {v!r}")
-    return v.upper()
-
-
-def _locale(v: str) -> str:
-    if not _LOCALE.fullmatch(v):
-        raise ValueError(f"expected a BCP 47 language tag such as 'ko' or 'zh-CN', got {v!r}")
-    return v
-
-
-def _coordinate(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise ValueError(f"expected a finite number of degrees, got {v!r}")
-    return float(v)
-
-
-Timestamp = Annotated[datetime, BeforeValidator(_ts)]
+# Validation stays in pydantic-core (Rust) wherever a constraint can say it: strict types,
+# bounds, patterns. Python validators run only for the IP and the decimal-string amount.
 Amount = Annotated[float, BeforeValidator(_amount)]
-Money = Annotated[float, BeforeValidator(_number)]
-Ip = Annotated[StrictStr, AfterValidator(_ip)]
-Country = Annotated[StrictStr, AfterValidator(_country)]
-Locale = Annotated[StrictStr, AfterValidator(_locale)]
-Latitude = Annotated[float, BeforeValidator(_coordinate), Field(ge=-90, le=90)]
-Longitude = Annotated[float, BeforeValidator(_coordinate), Field(ge=-180, le=180)]
+Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Ip = Annotated[str, AfterValidator(_ip)]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")]
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 
 
 class _EventBase(BaseModel):
     """Fields both event types share. Unknown extra fields are kept (``model_extra``)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, str_max_length=4096)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, str_max_length=4096)
 
-    event_id: Annotated[StrictStr, Field(min_length=1, max_length=256)]
-    ts: Timestamp
-    user_id: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    event_id: Annotated[str, Field(min_length=1, max_length=256)]
+    ts: AwareDatetime
+    user_id: Annotated[str, Field(min_length=1, max_length=256)]
     locale: Locale | None = None
 
 
@@ -165,18 +129,18 @@ class LoginEvent(_EventBase):
         "phone_change",
         "api_key_create",
     ] = "login"
-    success: StrictBool
-    failure_reason: StrictStr | None = None
+    success: bool
+    failure_reason: str | None = None
     ip: Ip
     country: Country | None = None
-    city: StrictStr | None = None
+    city: str | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
-    asn: Annotated[StrictInt, Field(ge=0, le=4294967295)] | None = None
-    device_id: StrictStr | None = None
-    user_agent: StrictStr | None = None
+    asn: Annotated[int, Field(ge=0, le=4294967295)] | None = None
+    device_id: str | None = None
+    user_agent: str | None = None
     channel: Literal["web", "ios", "android", "api"] | None = None
-    mfa_used: StrictBool | None = None
+    mfa_used: bool | None = None
 
 
 class TransferEvent(_EventBase):
@@ -185,14 +149,14 @@ class TransferEvent(_EventBase):
     type: Literal["transfer"]
     direction: Literal["deposit", "withdrawal"]
     status: Literal["requested", "completed", "failed", "cancelled"] = "requested"
-    asset: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+    asset: Annotated[str, Field(min_length=1, max_length=32)]
     amount: Amount
     value_krw: Money
-    network: StrictStr | None = None
-    address: StrictStr | None = None
-    counterparty_user_id: StrictStr | None = None
+    network: str | None = None
+    address: str | None = None
+    counterparty_user_id: str | None = None
     ip: Ip | None = None
-    device_id: StrictStr | None = None
+    device_id: str | None = None
 
 
 Event = Annotated[LoginEvent | TransferEvent, Field(discriminator="type")]
@@ -208,11 +172,15 @@ def parse_event(raw: bytes | str) -> LoginEvent | TransferEvent:
 
 
 def parse_obj(obj: Any) -> LoginEvent | TransferEvent:
-    """Validate an already-decoded JSON value (a dict); same errors as :func:`parse_event`."""
+    """Validate an already-decoded JSON value (a dict); same rules and errors as :func:`parse_event`.
+
+    It goes through JSON so that both entry points accept exactly the wire contract.
+    """
     try:
-        return _ADAPTER.validate_python(obj)
-    except ValidationError as exc:
-        raise _event_error(exc, obj) from None
+        raw = orjson.dumps(obj)
+    except TypeError as exc:
+        raise EventError(f"not JSON-serialisable: {exc}", code="not-json") from None
+    return parse_event(raw)
 
 
 def event_json_schema() -> dict[str, Any]:
@@ -252,9 +220,7 @@ def _event_error(exc: ValidationError, raw: Any) -> EventError:
     msg = err["msg"]
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
-    elif kind == "literal_error":
-        msg = f"{msg}, got {err['input']!r}"
-    elif "input" in err and kind not in ("value_error",):
+    elif kind == "literal_error" or ("input" in err and kind not in ("value_error",)):
         msg = f"{msg}, got {err['input']!r}"
     return EventError(msg, field=field, code="bad-field")
 

@@ -34,19 +34,19 @@ class RuleState:
 
     def __init__(self) -> None:
         self.windows: dict[str, Window] = {}
-        self.partials: dict[str, list[Partial]] = {}
+        self.partials: dict[str, Partials] = {}
         self.suppress: dict[str, float] = {}
 
-    def window(self, rule_id: str) -> Window:
-        w = self.windows.get(rule_id)
+    def window(self, rule: Any) -> Window:
+        w = self.windows.get(rule.id)
         if w is None:
-            w = self.windows[rule_id] = Window()
+            w = self.windows[rule.id] = Window(rule.state_signature)
         return w
 
-    def partials_of(self, rule_id: str) -> list[Partial]:
-        p = self.partials.get(rule_id)
+    def partials_of(self, rule: Any) -> Partials:
+        p = self.partials.get(rule.id)
         if p is None:
-            p = self.partials[rule_id] = []
+            p = self.partials[rule.id] = Partials(rule.state_signature)
         return p
 
     def suppressed(self, rule_id: str, t: float) -> bool:
@@ -55,33 +55,47 @@ class RuleState:
 
     def to_state(self) -> list[Any]:
         return [
-            {k: w.to_state() for k, w in self.windows.items() if w.items},
-            {k: [p.to_state() for p in ps] for k, ps in self.partials.items() if ps},
+            {k: [w.sig, w.to_state()] for k, w in self.windows.items() if w.items},
+            {k: [ps.sig, [p.to_state() for p in ps]] for k, ps in self.partials.items() if ps},
             self.suppress,
         ]
 
     def load(self, s: list[Any], rules: RuleSet | None) -> None:
-        known = {r.id: r for r in rules.rules} if rules is not None else None
-        for rid, flat in s[0].items():
-            rule = known.get(rid) if known is not None else None
-            if known is not None and (rule is None or rule.aggregate is None):
-                continue  # the rule is gone or changed kind: its state goes with it
-            fn = rule.aggregate.function if rule is not None else "count"
-            self.windows[rid] = Window.from_state(flat, fn)
-        for rid, ps in s[1].items():
-            if known is None or rid in known:
-                self.partials[rid] = [Partial.from_state(p) for p in ps]
-        self.suppress = {k: v for k, v in s[2].items() if known is None or k in known}
+        """Restore saved rule state; state of rules that are gone or changed shape is dropped.
+
+        Each window and list of partial matches carries the signature of the rule it was
+        built for (``agg:sum:value_krw``, the steps of a sequence): after a rule edit that
+        changes it, the old state would mean something else, so the rule starts afresh.
+        """
+        current = {r.id: r.state_signature for r in rules.rules} if rules is not None else None
+        for rid, (sig, flat) in s[0].items():
+            if current is None or current.get(rid) == sig:
+                self.windows[rid] = Window.from_state(flat, sig)
+        for rid, (sig, ps) in s[1].items():
+            if current is None or current.get(rid) == sig:
+                self.partials[rid] = Partials(sig, (Partial.from_state(p) for p in ps))
+        self.suppress = {k: v for k, v in s[2].items() if current is None or k in current}
+
+
+class Partials(list):
+    """The open partial matches of one sequence rule for one key, with the rule's signature."""
+
+    __slots__ = ("sig",)
+
+    def __init__(self, sig: str, items: Any = ()):
+        super().__init__(items)
+        self.sig = sig
 
 
 class UserState(RuleState):
-    __slots__ = ("profile", "recent_ids", "risk")
+    __slots__ = ("profile", "recent_ids", "risk", "watermark")
 
     def __init__(self, profile: UserProfile | None = None) -> None:
         super().__init__()
         self.profile = profile if profile is not None else UserProfile()
         self.risk = RiskScore()
         self.recent_ids: list[str] = []
+        self.watermark: float | None = None  # the newest event time seen, exact
 
     def seen(self, event_id: str) -> bool:
         return event_id in self.recent_ids
@@ -93,7 +107,7 @@ class UserState(RuleState):
 
     def to_bytes(self) -> bytes:
         prof = self.profile.to_bytes()
-        rest = orjson.dumps([*self.to_state(), self.risk.to_state(), self.recent_ids])
+        rest = orjson.dumps([*self.to_state(), self.risk.to_state(), self.recent_ids, self.watermark])
         return _HEADER.pack(_FORMAT, len(prof)) + prof + rest
 
     @classmethod
@@ -107,6 +121,7 @@ class UserState(RuleState):
         state.load(rest[:3], rules)
         state.risk = RiskScore.from_state(rest[3])
         state.recent_ids = rest[4]
+        state.watermark = rest[5]
         return state
 
 

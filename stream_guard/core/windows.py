@@ -5,10 +5,10 @@ by event time. After each addition it drops what fell out of ``(newest - width, 
 so for an in-order stream the aggregate is exactly "over the last ``width``"; an event that
 arrives a little late still lands in its place.
 
->>> w = Window()
+>>> w = Window("agg:count:")
 >>> for t in (0, 60, 120, 700):
-...     w.add(t, None, "count", width=600)
->>> w.value("count")
+...     w.add(t, None, width=600)
+>>> w.value()
 2
 """
 
@@ -26,14 +26,18 @@ MAX_ITEMS = 20_000
 class Window:
     """The events of one rule for one key (a user, an IP...) inside the window."""
 
-    __slots__ = ("distinct", "items", "total")
+    __slots__ = ("distinct", "function", "items", "sig", "total")
 
-    def __init__(self) -> None:
+    def __init__(self, sig: str = "agg:count:") -> None:
+        #: what the window was built for, ``agg:<function>:<field>`` (see state.py)
+        self.sig = sig
+        self.function = sig.split(":")[1]
         self.items: list[tuple[float, Any]] = []
         self.total = 0.0
         self.distinct: dict[Any, int] = {}
 
-    def add(self, t: float, value: Any, function: str, width: float) -> None:
+    def add(self, t: float, value: Any, width: float) -> None:
+        function = self.function
         items = self.items
         if not items or t >= items[-1][0]:
             items.append((t, value))
@@ -58,7 +62,8 @@ class Window:
             else:
                 del self.distinct[value]
 
-    def value(self, function: str) -> float:
+    def value(self) -> float:
+        function = self.function
         if function == "count":
             return len(self.items)
         if function == "count_distinct":
@@ -84,9 +89,9 @@ class Window:
         return [x for item in self.items for x in item]
 
     @classmethod
-    def from_state(cls, flat: list[Any], function: str) -> Window:
-        w = cls()
+    def from_state(cls, flat: list[Any], sig: str) -> Window:
+        w = cls(sig)
         w.items = list(zip(flat[0::2], flat[1::2], strict=True))
         for _, v in w.items:
-            w._take(v, function, +1)
+            w._take(v, w.function, +1)
         return w

@@ -20,6 +20,7 @@ from stream_guard.generator.world import INCHEON_AIRPORT, SEOUL, Net, ip_in, kr_
 
 __all__ = ["Behaviour"]
 
+_S = 1_000
 _MIN = 60_000
 _H = 3_600_000
 _DAY = 86_400_000
@@ -30,7 +31,7 @@ _SECURITY = (("password_change", 34), ("mfa_enable", 14), ("phone_change", 18),
 
 
 _SESSION_KINDS = frozenset({
-    "visit", "bot", "deposit", "withdraw", "salary", "friends", "security", "forgot",
+    "visit", "bot", "bot_retry", "deposit", "withdraw", "salary", "friends", "security", "forgot",
     "new_phone", "big_move", "cold_storage", "split", "hotel_pc", "comeback"})
 
 
@@ -270,6 +271,20 @@ class Behaviour:
             t += rng.randint(1_000, 30_000)
         self.sink.login(t, u.uid, u.locale, net, dev)
 
+    def _bot_retry(self, u: User, rng: Random, t: int) -> None:
+        """A bot with a stale password retries every minute or two until someone fixes it."""
+        assert u.bot is not None
+        net, dev = u.bot
+        for _ in range(rng.randint(8, 90)):
+            self.sink.login(t, u.uid, u.locale, net, dev, success=False, failure="bad_password")
+            t += int(rng.uniform(20, 150) * _S)
+        if rng.random() < 0.3:
+            for _ in range(rng.randint(1, 10)):
+                self.sink.login(t, u.uid, u.locale, net, dev, success=False, failure="locked")
+                t += int(rng.uniform(20, 150) * _S)
+        t += int(rng.uniform(10, 300) * _MIN)
+        self.sink.login(t, u.uid, u.locale, net, dev)
+
     def _deposit(self, u: User, rng: Random, t: int) -> None:
         asset = self.pick_asset(u, rng, 0.6)
         self.deposit(u, rng, t, asset, self.size(u, rng))
@@ -358,7 +373,10 @@ class Behaviour:
             s.login(t, u.uid, u.locale, net, dev, success=False, failure="bad_password", mfa=False)
             t += rng.randint(8_000, 60_000)
         if tries == 5 and rng.random() < 0.4:
-            s.login(t, u.uid, u.locale, net, dev, success=False, failure="locked", mfa=False)
+            # locked out, and some keep trying anyway before they reset
+            for _ in range(1 if rng.random() < 0.7 else rng.randint(3, 9)):
+                s.login(t, u.uid, u.locale, net, dev, success=False, failure="locked", mfa=False)
+                t += int(rng.uniform(5, 50) * _S)
         t += int(rng.uniform(3, 40) * _MIN)
         s.login(t, u.uid, u.locale, net, dev, action="password_reset", mfa=u.mfa)
         return t
@@ -400,14 +418,21 @@ class Behaviour:
                       typed=0.2)
 
     def _split(self, u: User, rng: Random, t: int) -> None:
+        """Withdrawals kept under the travel-rule threshold to skip its paperwork."""
         ctx = self.context(u, rng, t)
         if ctx is None:
             return
         t = self.login(u, rng, t, *ctx)
         asset = rng.choice(("USDT", "XRP", "BTC"))
         dest = rng.choice(u.wallets[asset]) if u.wallets.get(asset) else None
-        for _ in range(rng.randint(2, 3)):
-            t += int(rng.uniform(10, 120) * _MIN)
+        n, gap = (rng.randint(2, 3), (10, 120)) if rng.random() < 0.8 else (4, (300, 480))
+        for i in range(n):
+            t += int(rng.uniform(*gap) * _MIN)
+            if i and gap[0] >= 300:  # hours later: a new session
+                ctx = self.context(u, rng, t)
+                if ctx is None:
+                    continue
+                t = self.login(u, rng, t, *ctx) + int(rng.uniform(1, 8) * _MIN)
             self.withdraw(u, rng, t, *ctx, asset, rng.uniform(850_000, 999_000), dest=dest,
                           fresh=False, typed=0.0, lo=800_000, hi=999_999)
 

@@ -164,9 +164,12 @@ class Sink:
         self.records.append((t, e))
         return e
 
-    def finish(self, id_rng: Random) -> list[dict[str, Any]]:
-        """Sort by time (stable), then write ``ts`` and a unique random ``event_id``."""
+    def finish(self, id_rng: Random, until: int | None = None) -> list[dict[str, Any]]:
+        """Sort by time (stable), drop what happens from ``until`` on, then write ``ts`` and a
+        unique random ``event_id``."""
         self.records.sort(key=itemgetter(0))
+        if until is not None:
+            self.records = [r for r in self.records if r[0] < until]
         seen: set[int] = set()
         bits = id_rng.getrandbits
         events = []

@@ -214,6 +214,8 @@ def _traits(rng: Random, u: User, start_ms: int, days: int, offices: list[Office
     if u.persona == "active" and r() < 0.35:
         dc = rng.choice(BOT_DATACENTRES)
         u.bot = (net_at(ip_in(rng, dc.isp), dc.place, dc.isp), api_client(rng))
+        if r() < 0.1:  # the owner rotates the password and forgets the bot for a while
+            u.traits["bot_retry"] = _day(rng, days)
     if r() < 0.1 and days >= 2:
         u.trip = _trip(rng, u, start_ms, days)
         u.countries.add(u.trip.dest.place.country)
@@ -251,7 +253,8 @@ def _trip(rng: Random, u: User, start_ms: int, days: int) -> Trip:
     back_land = back_dep + round(dest.flight_min * rng.uniform(0.92, 1.08)) * 60_000
     hotel_isp = rng.choice(dest.fixed)
     hotel = kr_net(rng, dest.place, hotel_isp)
-    hotel_pc_day = dep_day + rng.randint(1, max(1, stay - 1)) if rng.random() < 0.12 else None
+    # a hotel's business-centre PC or a company laptop: a new device in a new country
+    hotel_pc_day = dep_day + rng.randint(1, max(1, stay - 1)) if rng.random() < 0.2 else None
     return Trip(dest, dep, land, back_dep, back_land, hotel, rng.choice(dest.mobile), hotel_pc_day)
 
 

@@ -126,7 +126,10 @@ def simulate(
     for p in plans:
         if p.kind == "credential_stuffing":
             p.outcome = _stuff(p, attacks, population, known)
-    events = sink.finish(Random(rng.getrandbits(64)))
+    # the period ends at start + days; a late attack (in a very short period) may overrun it
+    keys = {id(p.outcome.key) for p in plans if p.outcome is not None}
+    last_key = max(t for t, e in sink.records if id(e) in keys)
+    events = sink.finish(Random(rng.getrandbits(64)), until=max(start_ms + days * _DAY, last_key + 1))
     if progress is not None:
         progress(users)
     labels = _labels(plans, population)

@@ -261,16 +261,11 @@ def test_sequence_by_ip_spans_users(runner, make_event):
     assert [s["event_id"] for s in out[0].evidence["steps"]] == ["e-1", "e-3"]
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="BUG: a sequence by a login-only field (country) crashes on transfer events")
-def test_sequence_by_a_field_missing_from_a_later_steps_event(load_pack, make_event):
+def test_sequence_by_a_field_missing_from_a_later_steps_event_is_refused(load_pack):
     body = "sequence:\n  by: country\n  within: 1h\n  steps:\n    - {name: a, on: login}\n    - {name: b, on: transfer}"
-    try:
-        rs = load_pack("rules:\n" + rule("by_country", body))
-    except RuleSetError:
-        return  # refusing the rule at load time would be a fix too
-    r = LocalRunner(Detector(rs))
-    r.feed(make_event("login", at=0))
-    r.feed(make_event("transfer", at=60))  # AttributeError: 'TransferEvent' object has no attribute 'country'
+    with pytest.raises(RuleSetError) as info:
+        load_pack("rules:\n" + rule("by_country", body))
+    assert "unknown transfer field 'country'" in str(info.value)
 
 
 # -- late and redelivered events ---------------------------------------------------------
@@ -291,7 +286,6 @@ def test_event_within_lateness_is_evaluated(runner, make_event):
     assert r.late == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: lateness is measured from last_seen truncated to whole seconds, so up to 1 s too lenient")
 def test_lateness_counts_fractions_of_a_second(runner, make_event):
     r = runner(rule("any_login", "on: login"), lateness=600)
     fired(r, [make_event("login", at=1000.9)])
@@ -397,12 +391,10 @@ def test_state_round_trip_keeps_redelivery_detection(load_pack, make_event):
     assert r.duplicates == 1
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="BUG: a window saved for 'count' is restored with the rule's new function 'sum' (state.py:69) and crashes")
 def test_state_saved_before_an_aggregate_function_change_still_loads(load_pack, make_event):
     before = load_pack("rules:\n" + rule("outflow", "on: transfer\naggregate: {function: count, window: 1h, threshold: 5}"))
     after = load_pack("rules:\n" + rule("outflow", "on: transfer\naggregate: {function: sum, field: value_krw, window: 1h, threshold: 5}"))
     r = LocalRunner(Detector(before))
     r.feed(make_event("transfer", at=0))
     state = UserState.from_bytes(r.users["u-test"].to_bytes(), after)
-    window = state.windows.get("outflow")
-    assert window is None or window.value("sum") == sum(v or 0 for _, v in window.items)
+    assert "outflow" not in state.windows  # built for count: it would mean something else now

@@ -23,8 +23,8 @@ from stream_guard.core.features import features_for
 from stream_guard.core.rules.compiler import ALWAYS, FieldType, Macro, Scope, compile_condition
 from stream_guard.core.rules.lists import NamedList, read_list_files
 from stream_guard.core.rules.pack import CompiledRule, CompiledStep, Policy, RuleSet
-from stream_guard.core.rules.schema import PolicyFile, RuleFile, RuleSpec
-from stream_guard.core.rules.yamlpos import PosDict, load_yaml, locate
+from stream_guard.core.rules.schema import ListSpec, PolicyFile, RuleFile, RuleSpec, _list_spec
+from stream_guard.core.rules.yamlpos import PosDict, load_yaml, locate, locate_key
 from stream_guard.core.sequences import SequenceShape, StepShape
 
 POLICY_FILE = "policy.yaml"
@@ -78,7 +78,7 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
     files = sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
     errors: list[RuleError] = []
     digest = hashlib.sha256()
-    parsed: list[tuple[Path, PosDict, RuleFile]] = []
+    parsed: list[tuple[Path, PosDict, dict[str, ListSpec], dict[str, str], list[tuple[int, RuleSpec]]]] = []
     policy = PolicyFile()
     policy_doc: Any = None
     for path in files:
@@ -92,23 +92,33 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
             continue
         if path.name == POLICY_FILE and path.parent == root:
             policy_doc = doc
-            policy = _validate(PolicyFile, doc or {}, shown, errors) or policy
+            policy = _validate(PolicyFile, doc or {}, (), shown, errors) or policy
             continue
         if doc is None:
             continue
         if not isinstance(doc, dict):
             errors.append(RuleError("a rule file must be a mapping with 'rules:' (and optional 'lists:', 'macros:')", code="bad-rule-file", pos=SourcePos(shown, 1, 1)))
             continue
-        model = _validate(RuleFile, doc, shown, errors)
-        if model is not None:
-            parsed.append((path, doc, model))
+        model = _validate(RuleFile, doc, (), shown, errors)
+        if model is None:
+            continue
+        specs = {}
+        for name, raw in model.lists.items():
+            spec = _validate(ListSpec, _list_spec(raw), ("lists", name), shown, errors, root_doc=doc)
+            if spec is not None:
+                specs[name] = spec
+        rule_specs = []
+        for i, raw in enumerate(model.rules):
+            spec = _validate(RuleSpec, raw, ("rules", i), shown, errors, root_doc=doc)
+            if spec is not None:
+                rule_specs.append((i, spec))
+        parsed.append((path, doc, specs, model.macros, rule_specs))
 
     lists: dict[str, NamedList] = {}
     macros: dict[str, Macro] = {}
     list_files: list[str] = []
-    for path, doc, model in parsed:
-        shown = _shown(path)
-        for name, spec in model.lists.items():
+    for path, doc, list_specs, macro_sources, _ in parsed:
+        for name, spec in list_specs.items():
             pos = doc["lists"].key_pos(name)
             if name in lists:
                 errors.append(RuleError(f"list {name!r} is defined twice (first in {lists[name].sources[0]})", code="duplicate-list", pos=pos))
@@ -122,7 +132,7 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
                 digest.update(f"{p.relative_to(root)}\0".encode() + p.read_bytes())
                 list_files.append(str(p))
             lists[name] = NamedList(name, [*spec.values, *values], spec.match, sources=[str(pos)])
-        for name, source in model.macros.items():
+        for name, source in macro_sources.items():
             if name in macros:
                 errors.append(RuleError(f"macro {name!r} is defined twice", code="duplicate-macro", pos=doc["macros"].key_pos(name)))
                 continue
@@ -130,8 +140,8 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
 
     rules: list[CompiledRule] = []
     seen: dict[str, SourcePos] = {}
-    for path, doc, model in parsed:
-        for i, spec in enumerate(model.rules):
+    for _path, doc, _, _, rule_specs in parsed:
+        for i, spec in rule_specs:
             rdoc = doc["rules"][i]
             pos = doc["rules"].pos_of(i)
             if spec.id in seen:
@@ -168,13 +178,24 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _validate(model: type[BaseModel], doc: Any, shown: str, errors: list[RuleError]) -> Any:
+def _validate(
+    model: type[BaseModel],
+    value: Any,
+    at: tuple[Any, ...],
+    shown: str,
+    errors: list[RuleError],
+    *,
+    root_doc: Any = None,
+) -> Any:
+    """``model`` from ``value`` (found at path ``at`` in the file), or None with errors added."""
+    doc = value if root_doc is None else root_doc
     try:
-        return model.model_validate(doc)
+        return model.model_validate(value)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
-            pos = locate(doc, loc) or SourcePos(shown, 1, 1)
+            loc = at + tuple(err["loc"])
+            find = locate_key if err["type"] == "extra_forbidden" else locate
+            pos = find(doc, loc) or SourcePos(shown, 1, 1)
             rule_id = None
             if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
                 try:
@@ -221,14 +242,19 @@ def compile_rule(
             macros=macros,
         )
 
-    def cond(source: str | bool, sc: Scope, where: SourcePos):
-        if source is True:
+    def cond(container: Any, key: Any, sc: Scope):
+        """Compile ``container[key]`` (True when absent), with errors placed in the file."""
+        if key not in container if isinstance(container, dict) else False:
             return ALWAYS
-        if source is False:
+        value = container[key]
+        source, where = container.source(key)
+        if value is True:
+            return ALWAYS
+        if value is False:
             errors.append(RuleError("'when: false' never matches: set 'mode: off' instead", code="bad-rule", pos=where, rule_id=rid))
             return ALWAYS
         try:
-            return compile_condition(str(source), sc, pos=where, rule_id=rid)
+            return compile_condition(source, sc, pos=where, rule_id=rid)
         except RuleError as exc:
             errors.append(exc.at(where, rid))
             return ALWAYS
@@ -252,12 +278,15 @@ def compile_rule(
     if spec.sequence is not None:
         seq = spec.sequence
         sdoc = rdoc["sequence"]
-        group_by = event_field(seq.by, seq.steps[0].on, sdoc.value_pos("by")) if seq.by != "user_id" else None
+        group_by = None
+        if seq.by != "user_id":
+            for on in sorted({st.on for st in seq.steps}):  # the key must exist on every step's events
+                group_by = event_field(seq.by, on, sdoc.value_pos("by"))
         compiled: list[tuple] = []
         earlier: dict[str, Mapping[str, FieldType]] = {}
         for i, step in enumerate(seq.steps):
             stdoc = sdoc["steps"][i]
-            c = cond(step.when, scope(step.on, dict(earlier)), _when_pos(stdoc, "when"))
+            c = cond(stdoc, "when", scope(step.on, dict(earlier)))
             if group_by and any(n.startswith("steps.") for n in c.names):
                 errors.append(RuleError(f"a sequence by {group_by!r} cannot refer to earlier steps (steps.*): only sequences by user_id can", code="bad-rule", pos=_when_pos(stdoc, "when"), rule_id=rid))
             compiled.append((step, c))
@@ -280,7 +309,7 @@ def compile_rule(
         assert spec.on is not None
         on = frozenset([spec.on])
         except_type = spec.on
-        when = cond(spec.when, scope(spec.on), _when_pos(rdoc, "when"))
+        when = cond(rdoc, "when", scope(spec.on))
         if spec.aggregate is not None:
             adoc = rdoc["aggregate"]
             agg = spec.aggregate
@@ -290,10 +319,12 @@ def compile_rule(
                     errors.append(RuleError(f"{agg.function} needs a number field, {f!r} is not one", code="type-error", pos=adoc.value_pos("field"), rule_id=rid))
             by = event_field(agg.by, spec.on, adoc.value_pos("by")) if "by" in adoc else "user_id"
             group_by = by if by != "user_id" else None
-    for j, source in enumerate(spec.except_):
+    if "except" in rdoc:
         edoc = rdoc["except"]
-        where = edoc.pos_of(j) if hasattr(edoc, "pos_of") else _when_pos(rdoc, "except")
-        excepts.append(cond(source, scope(except_type), where))
+        if isinstance(edoc, list):
+            excepts.extend(cond(edoc, j, scope(except_type)) for j in range(len(edoc)))
+        else:
+            excepts.append(cond(rdoc, "except", scope(except_type)))
 
     suppress = spec.suppress
     if suppress is None and spec.aggregate is not None:

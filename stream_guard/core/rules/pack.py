@@ -9,6 +9,7 @@ evaluates the rules that could fire.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from stream_guard.core.rules.compiler import Condition
@@ -55,6 +56,15 @@ class CompiledRule:
     path: str = ""
     line: int = 0
     spec: Any = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def state_signature(self) -> str:
+        """What this rule's saved state depends on (state saved under another shape is dropped)."""
+        if self.aggregate is not None:
+            return f"agg:{self.aggregate.function}:{self.aggregate.field or ''}"
+        if self.sequence is not None:
+            return "seq:" + ",".join(f"{s.name}/{s.on}/{int(s.absent)}" for s in self.sequence.steps)
+        return "cond"
 
     @property
     def kind(self) -> str:

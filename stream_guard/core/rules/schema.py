@@ -200,9 +200,17 @@ class RuleSpec(_Strict):
 
 
 class RuleFile(_Strict):
-    lists: dict[Annotated[str, Field(pattern=_NAME)], Annotated[ListSpec, BeforeValidator(_list_spec)]] = {}
+    """The top level of a rule file; each list, macro and rule is validated on its own so
+    that one mistake does not hide the rest of the file."""
+
+    lists: dict[Annotated[str, Field(pattern=_NAME)], Any] = {}
     macros: dict[Annotated[str, Field(pattern=_NAME)], str] = {}
-    rules: list[RuleSpec] = []
+    rules: list[Any] = []
+
+
+def list_spec(v: Any) -> ListSpec:
+    """A list entry: ``[values]`` shorthand or the full mapping."""
+    return ListSpec.model_validate(_list_spec(v))
 
 
 class RiskLevel(_Strict):

@@ -9,6 +9,7 @@ defaults (see :data:`DEFAULTS`); ``at: "+5m"`` places an event after the test's 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,10 +84,8 @@ def build_events(test: Any, rule_id: str, index: int) -> list:
             raise RuleError(f"test {test.name!r} event {i + 1}: 'type' must be login or transfer", code="bad-test")
         at = raw.pop("at", None)
         if "ts" in raw:
-            try:
+            with contextlib.suppress(ValueError):  # parse_obj below reports it, naming the field
                 t = parse_ts(raw["ts"]).timestamp()
-            except ValueError:
-                pass  # parse_obj below reports it, naming the field
         else:
             try:
                 t = t + 60 if at is None else start + _offset(at)

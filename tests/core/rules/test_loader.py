@@ -156,7 +156,6 @@ def test_unknown_key_is_reported_with_its_line(errors_of):
     assert any(e.startswith("rules.yaml:5:") and "unknown key 'sevrity'" in e and "rule 'typo'" in e for e in errs), errs
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an unknown key is located at its value (4:14), not at the key (4:5)")
 def test_unknown_key_points_at_the_key(errors_of):
     text = "rules:\n  - id: typo\n    title: t\n    sevrity: high\n    severity: low\n    on: login\n"
     assert errors_of(text) == [
@@ -182,13 +181,11 @@ def test_unknown_feature_in_a_quoted_condition(errors_of):
     assert errors_of(text)[0].startswith("rules.yaml:6:30: rule 'feat': unknown feature 'new_devce'")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: in a folded (>-) condition the position is computed as if the folded text were on its first line")
 def test_unknown_feature_in_a_folded_condition(errors_of):
     text = "rules:\n" + rule("feat", "on: login\nwhen: >-\n  event.success\n  and features.new_devce")
     assert errors_of(text)[0].startswith("rules.yaml:8:11: rule 'feat': unknown feature 'new_devce'")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: in a literal (|) condition, lines after the first ignore the block's indentation")
 def test_unknown_feature_in_a_literal_block_condition(errors_of):
     text = "rules:\n" + rule("feat", "on: login\nwhen: |\n  event.success\n  and features.new_devce")
     assert errors_of(text)[0].startswith("rules.yaml:8:11: rule 'feat': unknown feature 'new_devce'")
@@ -286,7 +283,6 @@ def test_all_compile_errors_of_a_pack_are_reported(errors_of):
     assert [e.split(":", 1)[0] for e in errs] == ["a.yaml", "a.yaml", "b.yaml"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: one schema error makes the loader skip the whole file, hiding other rules' compile errors")
 def test_schema_and_compile_errors_of_one_file_are_reported_together(errors_of):
     text = "rules:\n" + rule("one", "on: login\nsevrity: high") + rule("two", "on: login\nwhen: features.new_devce")
     errs = errors_of(text)
@@ -294,7 +290,6 @@ def test_schema_and_compile_errors_of_one_file_are_reported_together(errors_of):
     assert any("unknown feature 'new_devce'" in e for e in errs)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: one invalid list makes every other list of its file unknown (spurious unknown-list errors)")
 def test_one_bad_list_does_not_hide_the_good_ones(errors_of):
     lists = "lists:\n  good: [a, b]\n  bad:\n    values: [x]\n    match: upper\n"
     rules = "rules:\n" + rule("uses_good", "on: login\nwhen: in_list(event.city, 'good')")

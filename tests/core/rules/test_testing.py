@@ -64,7 +64,7 @@ def test_start_can_be_changed():
 @pytest.mark.parametrize(
     ("event", "words"),
     [
-        ({"type": "transfer", "amount": -1}, ["event 1", "amount", "negative"]),
+        ({"type": "transfer", "amount": -1}, ["event 1", "amount", "greater than 0"]),
         ({"type": "transfer", "amount": "-1"}, ["event 1", "amount", "greater than 0"]),
         ({"type": "login", "success": "yes"}, ["event 1", "success", "'yes'"]),
         ({"type": "bogus"}, ["event 1", "'type' must be login or transfer"]),
@@ -78,13 +78,11 @@ def test_a_bad_event_is_a_rule_error_naming_the_problem(event, words):
     assert all(w in info.value.message for w in words), info.value.message
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an event after one with an explicit 'ts' is placed a minute after the last computed time, not after that ts")
 def test_event_after_an_explicit_ts_comes_a_minute_after_it():
     events = build_events(spec([{"type": "login", "ts": "2026-11-24T10:00:00+09:00"}, {"type": "login"}]), "r", 0)
     assert offsets(events) == [3600, 3660]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a bare number for 'at' is turned into text and rejected, though durations accept seconds")
 def test_at_as_a_number_of_seconds():
     assert offsets(build_events(spec([{"type": "login", "at": 90}]), "r", 0)) == [90]
 
