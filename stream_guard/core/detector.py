@@ -203,6 +203,12 @@ class Detector:
                 )
             return
 
+        partials = state.partials.get(rule.id)
+        if not partials:  # fast path: nothing open, and most events cannot start a match
+            first = steps[0]
+            if first.on != e.type or not first.when.fn(e, f, s, _NO_STEPS, t):
+                return
+
         def matches(i: int, st) -> bool:
             return bool(steps[i].when.fn(e, f, s, st, t))
 

@@ -217,12 +217,26 @@ def _event_error(exc: ValidationError, raw: Any) -> EventError:
         )
     if kind == "missing":
         return EventError("missing required field", field=field, code="missing-field")
+    friendly = _FRIENDLY.get(kind) or _FRIENDLY.get(loc[-1] if kind == "string_pattern_mismatch" and loc else "")
+    if friendly:
+        return EventError(f"{friendly}, got {err['input']!r}", field=field, code="bad-field")
     msg = err["msg"]
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
     elif kind == "literal_error" or ("input" in err and kind not in ("value_error",)):
         msg = f"{msg}, got {err['input']!r}"
     return EventError(msg, field=field, code="bad-field")
+
+
+_FRIENDLY = {
+    "timezone_aware": "timestamp has no UTC offset (add 'Z' or '+09:00')",
+    "datetime_parsing": "not an RFC 3339 date-time such as '2026-11-24T09:15:02+09:00'",
+    "datetime_from_date_parsing": "not an RFC 3339 date-time such as '2026-11-24T09:15:02+09:00'",
+    "datetime_type": "expected an RFC 3339 date-time string such as '2026-11-24T09:15:02+09:00'",
+    "finite_number": "must be a finite number",
+    "country": "expected an ISO 3166-1 alpha-2 country code in upper case, such as 'KR'",
+    "locale": "expected a BCP 47 language tag such as 'ko' or 'zh-CN'",
+}
 
 
 def _json_type(raw: Any) -> str:

@@ -109,18 +109,17 @@ class Attacks:
         lock_after = rng.choice((None, None, 5, 10, 20))
         succeeds = lock_after is None and rng.random() < (0.1 if u.mfa else 0.3)
         step = rng.uniform(2, 8) * _H / n if not fast else 0
-        t, fails, key = t0, 0, None
-        for i in range(n):
+        t, key = t0, None
+        for i in range(n):  # the i-th attempt follows i failures
             net = nets[i * len(nets) // n]
             dev = rng.choice(devs)
             if i == n - 1 and succeeds:
                 self.sink.login(t, u.uid, u.locale, net, dev, mfa=u.mfa)
                 break
-            locked = lock_after is not None and fails >= lock_after
+            locked = lock_after is not None and i >= lock_after
             e = self.sink.login(t, u.uid, u.locale, net, dev, success=False,
                                 failure="locked" if locked else "bad_password", mfa=False)
-            fails += 1
-            if fails == 10:
+            if i == 9:
                 key = e
             t += rng.randint(400, 9_000) if fast else int(step * rng.uniform(0.3, 1.7))
         assert key is not None
@@ -270,7 +269,7 @@ class Attacks:
                 dests.append((net_name, address(rng, net_name)))
         n = rng.randint(4, 8)
         span = int(rng.uniform(2 * 60, 20 * 60) * _MIN)
-        times = [t0] + sorted(t0 + rng.randrange(span) for _ in range(n - 2)) + [t0 + span]
+        times = [t0, *sorted(t0 + rng.randrange(span) for _ in range(n - 2)), t0 + span]
         net, dev = self._usual(u, rng, t0)
         keys = []
         for i, t in enumerate(times):
@@ -311,7 +310,7 @@ class Attacks:
         b = self.b
         n = rng.randint(8, 25)
         span = int(rng.uniform(2 * 60, 24 * 60) * _MIN)
-        times = [t0] + sorted(t0 + rng.randrange(1, span) for _ in range(n - 1))
+        times = [t0, *sorted(t0 + rng.randrange(1, span) for _ in range(n - 1))]
         pool = [s for s in senders if s is not u]
         internal = rng.sample(pool, min(len(pool), rng.randint(0, n // 3)))
         sources: list[User | str] = [*internal, *rng.choices(("bank", "crypto"), (45, 55),

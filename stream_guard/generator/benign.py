@@ -95,6 +95,11 @@ class Behaviour:
             out.append((d0 + int(rng.uniform(8 * 60, 11 * 60) * _MIN) + rng.randrange(_MIN), "salary"))
         tr = u.trip
         if tr is not None:
+            # abroad, habits follow the local clock
+            shift = int(tr.dest.tz_shift * _H)
+            if shift and d0 + _DAY > tr.land and d0 < tr.back_dep:
+                out = [(t - shift if tr.land < t - shift < tr.back_dep else t, kind)
+                       for t, kind in out]
             if d0 <= tr.dep < d0 + _DAY:
                 if rng.random() < 0.6:
                     out.append((tr.dep - int(rng.uniform(30, 140) * _MIN), "visit"))
@@ -132,27 +137,28 @@ class Behaviour:
 
     def context(self, u: User, rng: Random, t: int) -> tuple[Net, Device] | None:
         """The network and device ``u`` uses at ``t``; None while on a plane."""
-        where = self.where(u, t)
-        if where == "flight":
-            return None
-        if where == "abroad":
-            tr = u.trip
-            assert tr is not None
-            if rng.random() < 0.55:
-                return tr.hotel, (u.pc if u.pc and rng.random() < 0.3 else u.phone)
-            return kr_net(rng, tr.dest.place, tr.roaming), u.phone
-        if where == "airport":
-            return kr_net(rng, INCHEON_AIRPORT, u.carrier, 0.15), u.phone
-        if u.vpn and rng.random() < u.vpn_rate:
+        r = rng.random
+        if u.trip is not None:
+            where = self.where(u, t)
+            if where == "flight":
+                return None
+            if where == "abroad":
+                tr = u.trip
+                if r() < 0.55:
+                    return tr.hotel, (u.pc if u.pc and r() < 0.3 else u.phone)
+                return kr_net(rng, tr.dest.place, tr.roaming), u.phone
+            if where == "airport":
+                return kr_net(rng, INCHEON_AIRPORT, u.carrier, 0.15), u.phone
+        elif u.vpn and r() < u.vpn_rate:
             dc = rng.choice(u.vpn)
             return net_at(ip_in(rng, dc.isp), dc.place, dc.isp), (u.pc or u.phone)
-        local = (t + _KST) % _DAY // _H
-        weekday = self.weekday(t)
-        if u.office and weekday < 5 and 9 <= local < 19 and rng.random() < 0.7:
-            dev = u.pc if u.pc and rng.random() < 0.5 else u.phone
+        lt = t + _KST
+        local = lt % _DAY // _H
+        weekday = (lt // _DAY + 3) % 7
+        if u.office and weekday < 5 and 9 <= local < 19 and r() < 0.7:
+            dev = u.pc if u.pc and r() < 0.5 else u.phone
             return rng.choice(u.office.nets), dev
-        at_home = 0.7 if (local >= 19 or local < 8 or weekday >= 5) else 0.4
-        if rng.random() < at_home:
+        if r() < (0.7 if (local >= 19 or local < 8 or weekday >= 5) else 0.4):
             return self.home(u, rng)
         return self.mobile(u, rng), u.phone
 
@@ -171,14 +177,14 @@ class Behaviour:
         """A successful login, sometimes after a typo; returns the time of the success."""
         s = self.sink
         mfa = None if dev.channel == "api" else u.mfa
-        if typos:
-            x = rng.random()
+        x = rng.random()
+        if typos and x < u.typo + 0.012:
             if x < u.typo:
                 for _ in range(1 if rng.random() < 0.7 else 2):
                     s.login(t, u.uid, u.locale, net, dev, success=False, failure="bad_password",
                             mfa=False)
                     t += int(rng.uniform(6_000, 40_000))
-            elif u.mfa and mfa is not None and x < u.typo + 0.012:
+            elif u.mfa and mfa is not None:
                 s.login(t, u.uid, u.locale, net, dev, success=False, failure="bad_otp", mfa=True)
                 t += rng.randint(10_000, 50_000)
         s.login(t, u.uid, u.locale, net, dev, mfa=mfa)
@@ -260,8 +266,9 @@ class Behaviour:
         ctx = self.context(u, rng, t)
         if ctx is None:
             return
-        t = self.login(u, rng, t, *ctx)
-        self.logout(u, rng, t, *ctx)
+        net, dev = ctx
+        t = self.login(u, rng, t, net, dev)
+        self.logout(u, rng, t, net, dev)
 
     def _bot(self, u: User, rng: Random, t: int) -> None:
         assert u.bot is not None
@@ -466,8 +473,8 @@ class Behaviour:
         """A dormant account's activity before it went quiet (ending at ``history_end``)."""
         assert u.history_end is not None
         end = u.history_end
-        first = end - int(rng.uniform(20, 500) * _DAY)
-        times = sorted(rng.randrange(first, end) for _ in range(rng.randint(2, 14))) + [end]
+        first = max(self.start - 400 * _DAY, end - int(rng.uniform(20, 150) * _DAY))
+        times = [*sorted(rng.randrange(first, end) for _ in range(rng.randint(2, 14))), end]
         for t in times:
             net, dev = (self.home(u, rng) if rng.random() < 0.6 else (self.mobile(u, rng), u.phone))
             t = self.login(u, rng, t, net, dev)

@@ -21,7 +21,6 @@ from stream_guard.generator.world import Net
 
 __all__ = ["Sink", "kst_text"]
 
-_DAY_MS = 86_400_000
 _KST_MS = 9 * 3_600_000
 _EPOCH = date(1970, 1, 1)
 #: share of login events that get per-field noise (missing fields, whole-second times)
@@ -34,22 +33,38 @@ _MILLIS = tuple(f".{ms:03d}+09:00" for ms in range(1000))
 
 def kst_text(t_ms: int) -> str:
     """RFC 3339 in KST, with milliseconds unless they are zero."""
-    day, ms = divmod(t_ms + _KST_MS, _DAY_MS)
+    day, ms = divmod(t_ms + _KST_MS, 86_400_000)
     prefix = _day_prefix.get(day)
     if prefix is None:
         prefix = _day_prefix[day] = (_EPOCH + timedelta(days=day)).isoformat() + "T"
-    s, milli = divmod(ms, 1000)
-    m, sec = divmod(s, 60)
-    tail = _MILLIS[milli] if milli else "+09:00"
-    return prefix + _MINUTES[m] + _SECONDS[sec] + tail
+    minute, ms = divmod(ms, 60_000)
+    sec, milli = divmod(ms, 1000)
+    return prefix + _MINUTES[minute] + _SECONDS[sec] + (_MILLIS[milli] if milli else "+09:00")
 
 
 class Sink:
-    """Collects events as ``(t_ms, dict)``; ``event_id`` and ``ts`` are filled by :meth:`finish`."""
+    """Collects events as ``(t_ms, dict)``, each with a unique random ``event_id``."""
 
-    def __init__(self, rng: Random):
+    def __init__(self, rng: Random, id_rng: Random):
         self.rng = rng
         self.records: list[tuple[int, dict[str, Any]]] = []
+        self._id_bits = id_rng.getrandbits
+        self._ids: set[int] = set()
+
+    def _id(self, prefix: str) -> str:
+        ids = self._ids
+        n = self._id_bits(48)
+        while n in ids:
+            n = self._id_bits(48)
+        ids.add(n)
+        return prefix + hex(n | 1 << 48)[3:]  # 12 hex digits, zero-padded
+
+    def _add(self, t: int, e: dict[str, Any], prefix: str) -> None:
+        # ids and times are written as the event is made, while it is fresh in memory (much
+        # faster than one pass over hundreds of thousands of events after sorting)
+        e["event_id"] = self._id(prefix)
+        e["ts"] = kst_text(t)
+        self.records.append((t, e))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -69,10 +84,20 @@ class Sink:
         keep_geo: bool = False,
     ) -> dict[str, Any]:
         r = self.rng.random
-        e: dict[str, Any] = {"event_id": "", "type": "login", "ts": "", "user_id": uid}
         # One draw decides whether this event is a clean one (most are); only the others pay
         # for a draw per field. Each field is missing in about the share noted beside it.
         noisy = r() < _NOISY
+        if (not noisy and failure is None and action == "login" and dev is not None
+                and dev.device_id and mfa is not None and locale):
+            # the common case, built in one go
+            e = {"event_id": self._id("l-"), "type": "login", "ts": kst_text(t), "user_id": uid,
+                 "action": action, "success": success, "ip": net.ip, "country": net.country,
+                 "city": net.city, "lat": net.lat, "lon": net.lon, "asn": net.asn,
+                 "device_id": dev.device_id, "user_agent": dev.user_agent,
+                 "channel": dev.channel, "mfa_used": mfa, "locale": locale}
+            self.records.append((t, e))
+            return e
+        e = {"event_id": "", "type": "login", "ts": "", "user_id": uid}
         if action != "login" or not noisy or r() > 0.05 / _NOISY:  # 5%: the default left out
             e["action"] = action
         e["success"] = success
@@ -98,7 +123,7 @@ class Sink:
                 e["mfa_used"] = mfa
             if locale:
                 e["locale"] = locale
-            self.records.append((t, e))
+            self._add(t, e, "l-")
             return e
         if r() > 0.015 / _NOISY:
             e["asn"] = net.asn
@@ -116,7 +141,7 @@ class Sink:
             e["locale"] = locale
         if r() < 0.03 / _NOISY:  # a producer that writes whole seconds
             t -= t % 1000
-        self.records.append((t, e))
+        self._add(t, e, "l-")
         return e
 
     def transfer(
@@ -161,29 +186,12 @@ class Sink:
         # the bank rail reports whole seconds
         if r() < (0.7 if network == "bank" else 0.03):
             t -= t % 1000
-        self.records.append((t, e))
+        self._add(t, e, "t-")
         return e
 
-    def finish(self, id_rng: Random, until: int | None = None) -> list[dict[str, Any]]:
-        """Sort by time (stable), drop what happens from ``until`` on, then write ``ts`` and a
-        unique random ``event_id``."""
+    def finish(self, until: int | None = None) -> list[dict[str, Any]]:
+        """The events sorted by time (stable), without those from ``until`` on."""
         self.records.sort(key=itemgetter(0))
         if until is not None:
-            self.records = [r for r in self.records if r[0] < until]
-        seen: set[int] = set()
-        bits = id_rng.getrandbits
-        events = []
-        minute, head = -1, ""
-        for t, e in self.records:
-            n = bits(48)
-            while n in seen:
-                n = bits(48)
-            seen.add(n)
-            e["event_id"] = f"{'l' if e['type'] == 'login' else 't'}-{n:012x}"
-            m, ms = divmod(t, 60_000)
-            if m != minute:  # events are sorted: the date and minute change rarely
-                minute, head = m, kst_text(m * 60_000)[:17]
-            s, milli = divmod(ms, 1000)
-            e["ts"] = head + _SECONDS[s] + (_MILLIS[milli] if milli else "+09:00")
-            events.append(e)
-        return events
+            return [e for t, e in self.records if t < until]
+        return [e for _, e in self.records]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from random import Random
 
@@ -45,7 +46,7 @@ def _chars(rng: Random, table: bytes, k: int) -> str:
 _BANKS = (("KB", (6, 2, 6)), ("KB", (3, 6, 2)), ("SH", (3, 3, 6)), ("WR", (4, 3, 6)),
           ("HN", (3, 6, 5)), ("NH", (3, 4, 4, 2)), ("IBK", (3, 6, 2, 3)), ("KAKAO", (4, 2, 7)),
           ("TOSS", (4, 4, 4)), ("KBANK", (3, 3, 6)), ("SC", (3, 2, 6)))
-_BANK_WEIGHTS = (14, 8, 14, 12, 9, 12, 6, 13, 6, 4, 2)
+_BANK_CUM = tuple(itertools.accumulate((14, 8, 14, 12, 9, 12, 6, 13, 6, 4, 2)))
 
 
 def network_for(rng: Random, asset: str) -> str:
@@ -56,8 +57,8 @@ def network_for(rng: Random, asset: str) -> str:
 
 
 def bank_account(rng: Random) -> str:
-    bank, groups = rng.choices(_BANKS, _BANK_WEIGHTS)[0]
-    return "-".join([bank, *(str(rng.randrange(10**n)).zfill(n) for n in groups)])
+    bank, groups = rng.choices(_BANKS, cum_weights=_BANK_CUM)[0]
+    return "-".join([bank, *(f"{rng.getrandbits(32) % 10**n:0{n}d}" for n in groups)])
 
 
 def address(rng: Random, network: str) -> str:

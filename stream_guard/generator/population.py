@@ -207,7 +207,7 @@ def _day(rng: Random, days: int) -> int:
 def _traits(rng: Random, u: User, start_ms: int, days: int, offices: list[Office]) -> None:
     r = rng.random
     if u.persona == "dormant":
-        u.history_end = start_ms - rng.randint(200, 400) * _DAY_MS + rng.randrange(_DAY_MS)
+        u.history_end = start_ms - rng.randint(201, 399) * _DAY_MS + rng.randrange(_DAY_MS)
         if r() < 0.7:
             u.returns_day = _day(rng, days)
         return

@@ -73,6 +73,8 @@ class Destination(NamedTuple):
     flight_min: int
     fixed: tuple[Isp, ...]
     mobile: tuple[Isp, ...]
+    #: local time minus KST in hours (November: northern summer time is over)
+    tz_shift: float = 0.0
 
 
 class DataCentre(NamedTuple):
@@ -206,43 +208,44 @@ _MOBILE = {
 }
 
 
-def _dest(airport: str, city: str, country: str, lat: float, lon: float, hours: float) -> Destination:
+def _dest(airport: str, city: str, country: str, lat: float, lon: float, hours: float,
+          utc: float) -> Destination:
     return Destination(airport, Place(city, country, lat, lon), round(hours * 60),
-                       _FIXED[country], _MOBILE[country])
+                       _FIXED[country], _MOBILE[country], utc - 9)
 
 
 #: Where Koreans fly, with scheduled block times from ICN.
 DESTINATIONS: dict[str, Destination] = {d.airport: d for d in (
-    _dest("NRT", "Tokyo", "JP", 35.6762, 139.6503, 2 + 20 / 60),
-    _dest("KIX", "Osaka", "JP", 34.6937, 135.5023, 1 + 50 / 60),
-    _dest("FUK", "Fukuoka", "JP", 33.5904, 130.4017, 1 + 25 / 60),
-    _dest("CTS", "Sapporo", "JP", 43.0618, 141.3545, 2 + 45 / 60),
-    _dest("OKA", "Naha", "JP", 26.2124, 127.6809, 2 + 20 / 60),
-    _dest("PVG", "Shanghai", "CN", 31.2304, 121.4737, 2.0),
-    _dest("PEK", "Beijing", "CN", 39.9042, 116.4074, 2 + 10 / 60),
-    _dest("TAO", "Qingdao", "CN", 36.0671, 120.3826, 1 + 35 / 60),
-    _dest("TPE", "Taipei", "TW", 25.033, 121.5654, 2 + 40 / 60),
-    _dest("HKG", "Hong Kong", "HK", 22.3193, 114.1694, 3 + 45 / 60),
-    _dest("BKK", "Bangkok", "TH", 13.7563, 100.5018, 5 + 50 / 60),
-    _dest("SGN", "Ho Chi Minh City", "VN", 10.8231, 106.6297, 5 + 10 / 60),
-    _dest("DAD", "Da Nang", "VN", 16.0544, 108.2022, 4 + 40 / 60),
-    _dest("HAN", "Hanoi", "VN", 21.0278, 105.8342, 4 + 40 / 60),
-    _dest("CEB", "Cebu", "PH", 10.3157, 123.8854, 4 + 40 / 60),
-    _dest("MNL", "Manila", "PH", 14.5995, 120.9842, 4.0),
-    _dest("SIN", "Singapore", "SG", 1.3521, 103.8198, 6 + 20 / 60),
-    _dest("DPS", "Denpasar", "ID", -8.6705, 115.2126, 7.0),
-    _dest("LAX", "Los Angeles", "US", 34.0522, -118.2437, 11.0),
-    _dest("SFO", "San Francisco", "US", 37.7749, -122.4194, 10 + 40 / 60),
-    _dest("JFK", "New York", "US", 40.7128, -74.006, 14.0),
-    _dest("HNL", "Honolulu", "US", 21.3069, -157.8583, 8 + 30 / 60),
-    _dest("YVR", "Vancouver", "CA", 49.2827, -123.1207, 10.0),
-    _dest("CDG", "Paris", "FR", 48.8566, 2.3522, 13 + 40 / 60),
-    _dest("LHR", "London", "GB", 51.5072, -0.1276, 14 + 20 / 60),
-    _dest("FRA", "Frankfurt", "DE", 50.1109, 8.6821, 13 + 50 / 60),
-    _dest("SYD", "Sydney", "AU", -33.8688, 151.2093, 10 + 30 / 60),
-    _dest("DXB", "Dubai", "AE", 25.2048, 55.2708, 9 + 50 / 60),
-    _dest("IST", "Istanbul", "TR", 41.0082, 28.9784, 12.0),
-    _dest("VVO", "Vladivostok", "RU", 43.1198, 131.8869, 2 + 30 / 60),
+    _dest("NRT", "Tokyo", "JP", 35.6762, 139.6503, 2 + 20 / 60, 9),
+    _dest("KIX", "Osaka", "JP", 34.6937, 135.5023, 1 + 50 / 60, 9),
+    _dest("FUK", "Fukuoka", "JP", 33.5904, 130.4017, 1 + 25 / 60, 9),
+    _dest("CTS", "Sapporo", "JP", 43.0618, 141.3545, 2 + 45 / 60, 9),
+    _dest("OKA", "Naha", "JP", 26.2124, 127.6809, 2 + 20 / 60, 9),
+    _dest("PVG", "Shanghai", "CN", 31.2304, 121.4737, 2.0, 8),
+    _dest("PEK", "Beijing", "CN", 39.9042, 116.4074, 2 + 10 / 60, 8),
+    _dest("TAO", "Qingdao", "CN", 36.0671, 120.3826, 1 + 35 / 60, 8),
+    _dest("TPE", "Taipei", "TW", 25.033, 121.5654, 2 + 40 / 60, 8),
+    _dest("HKG", "Hong Kong", "HK", 22.3193, 114.1694, 3 + 45 / 60, 8),
+    _dest("BKK", "Bangkok", "TH", 13.7563, 100.5018, 5 + 50 / 60, 7),
+    _dest("SGN", "Ho Chi Minh City", "VN", 10.8231, 106.6297, 5 + 10 / 60, 7),
+    _dest("DAD", "Da Nang", "VN", 16.0544, 108.2022, 4 + 40 / 60, 7),
+    _dest("HAN", "Hanoi", "VN", 21.0278, 105.8342, 4 + 40 / 60, 7),
+    _dest("CEB", "Cebu", "PH", 10.3157, 123.8854, 4 + 40 / 60, 8),
+    _dest("MNL", "Manila", "PH", 14.5995, 120.9842, 4.0, 8),
+    _dest("SIN", "Singapore", "SG", 1.3521, 103.8198, 6 + 20 / 60, 8),
+    _dest("DPS", "Denpasar", "ID", -8.6705, 115.2126, 7.0, 8),
+    _dest("LAX", "Los Angeles", "US", 34.0522, -118.2437, 11.0, -8),
+    _dest("SFO", "San Francisco", "US", 37.7749, -122.4194, 10 + 40 / 60, -8),
+    _dest("JFK", "New York", "US", 40.7128, -74.006, 14.0, -5),
+    _dest("HNL", "Honolulu", "US", 21.3069, -157.8583, 8 + 30 / 60, -10),
+    _dest("YVR", "Vancouver", "CA", 49.2827, -123.1207, 10.0, -8),
+    _dest("CDG", "Paris", "FR", 48.8566, 2.3522, 13 + 40 / 60, 1),
+    _dest("LHR", "London", "GB", 51.5072, -0.1276, 14 + 20 / 60, 0),
+    _dest("FRA", "Frankfurt", "DE", 50.1109, 8.6821, 13 + 50 / 60, 1),
+    _dest("SYD", "Sydney", "AU", -33.8688, 151.2093, 10 + 30 / 60, 11),
+    _dest("DXB", "Dubai", "AE", 25.2048, 55.2708, 9 + 50 / 60, 4),
+    _dest("IST", "Istanbul", "TR", 41.0082, 28.9784, 12.0, 3),
+    _dest("VVO", "Vladivostok", "RU", 43.1198, 131.8869, 2 + 30 / 60, 10),
 )}
 
 #: Travel destinations by the traveller's language (airport, weight).

@@ -19,8 +19,8 @@ def write_labelled(traffic: GeneratedTraffic, out_dir: Path) -> tuple[Path, Path
     out_dir.mkdir(parents=True, exist_ok=True)
     events_path = out_dir / "events.jsonl"
     labels_path = out_dir / "labels.json"
-    dumps = orjson.dumps
     events = traffic.events
+    dumps = orjson.dumps
     with events_path.open("wb") as f:
         for i in range(0, len(events), _CHUNK):
             f.write(b"".join(dumps(e) + b"\n" for e in events[i : i + _CHUNK]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from datetime import datetime, timedelta
@@ -92,7 +93,7 @@ def test_period_covers_start_and_dormant_history(traffic):
     in_period = [t for t in times if t >= start]
     assert in_period[-1] < start + timedelta(days=DAYS)
     history = [t for t in times if t < start]
-    assert history and all(150 <= (start - t).days <= 1000 for t in history)
+    assert history and all(200 <= (start - t).days <= 400 for t in history)
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
@@ -140,8 +141,9 @@ def test_credential_stuffing_names_ip_and_victims(traffic, by_id, population):
         assert a["user_id"] is None
         assert a["victims"] and set(a["victims"]) <= everyone
         assert len(set(a["victims"]) & benign) >= len(a["victims"]) - PER_KIND * 11
-        tries = [e for e in traffic.events if e["type"] == "login"
-                 and e["ip"].rsplit(".", 1)[0] == a["ip"].rsplit(".", 1)[0]
+        # (benign VPN users and API bots may share the hosting /24 but not the web channel)
+        tries = [e for e in traffic.events if e["type"] == "login" and e["ip"] in a["detail"]["ips"]
+                 and e.get("channel", "web") == "web"
                  and abs(_hours(e, by_id[a["key_event_id"]])) < 2]
         accounts = {e["user_id"] for e in tries}
         assert len(accounts) >= 30
@@ -174,7 +176,7 @@ def test_impossible_travel_is_far_and_fast(traffic, by_id):
         prev = before[-1]
         assert _km(prev, key) >= 5_000
         assert 0 < _hours(prev, key) <= 3
-        assert key["device_id"] not in {e.get("device_id") for e in before}
+        assert key.get("device_id") not in {e.get("device_id") for e in before} - {None}
 
 
 def test_travellers_fly_no_faster_than_planes(traffic, population):
@@ -189,7 +191,7 @@ def test_travellers_fly_no_faster_than_planes(traffic, population):
             logins.setdefault(e["user_id"], []).append(e)
     legs = 0
     for seq in logins.values():
-        for a, b in zip(seq, seq[1:], strict=False):
+        for a, b in itertools.pairwise(seq):
             if a.get("country") == "KR" and b.get("country") == "KR":
                 continue  # carriers' GeoIP jumps within Korea are not flights
             km, h = _km(a, b), _hours(a, b)
@@ -200,15 +202,18 @@ def test_travellers_fly_no_faster_than_planes(traffic, population):
 
 
 def test_attack_kinds_do_what_they_say(traffic, by_id):
+    stuffing_ips = {ip for a in traffic.labels["attacks"] if a["kind"] == "credential_stuffing"
+                    for ip in a["detail"]["ips"]}
     for a in traffic.labels["attacks"]:
         key = by_id[a["key_event_id"]]
-        mine = [e for e in traffic.events if e["user_id"] == a["user_id"]]
+        mine = [e for e in traffic.events if e["user_id"] == a["user_id"]
+                and e.get("ip") not in stuffing_ips]
         kind = a["kind"]
         if kind == "structuring":
             wd = [e for e in mine if e["type"] == "transfer" and e["direction"] == "withdrawal"
                   and e.get("status", "requested") == "requested"
                   and 900_000 <= e["value_krw"] < 1_000_000]
-            assert len(wd) >= 4 and key is wd[3]
+            assert key in wd and sum(0 <= _hours(w, key) <= 20 for w in wd) >= 4
         elif kind == "large_withdrawal":
             assert 30e6 <= key["value_krw"] <= 500e6 and key["direction"] == "withdrawal"
         elif kind == "fan_in":
@@ -223,7 +228,7 @@ def test_attack_kinds_do_what_they_say(traffic, by_id):
             start = datetime.fromisoformat("2026-11-01T00:00:00+09:00")
             history = [e for e in mine if parse_ts(e["ts"]) < start]
             period = [e for e in mine if parse_ts(e["ts"]) >= start]
-            assert history and 199 <= _hours(history[-1], period[0]) / 24 <= 420
+            assert history and 200 <= _hours(history[-1], period[0]) / 24 <= 420
             assert all(0 <= _hours(e, key) <= 13 for e in period
                        if parse_ts(e["ts"]) <= parse_ts(key["ts"]))
             assert key["direction"] == "withdrawal"
