@@ -155,9 +155,15 @@ class Detector:
 
     def _aggregate(self, rule, e, t, f, s, state: UserState, out: UserResult) -> None:
         agg = rule.aggregate
-        value = getattr(e, agg.field) if agg.field else None
-        if agg.field and value is None:
-            return
+        value = None
+        fields = agg.fields
+        if fields:
+            for name in fields:  # the first of the fields that is set
+                value = getattr(e, name)
+                if value is not None:
+                    break
+            else:
+                return
         if rule.group_by is not None:
             key = getattr(e, rule.group_by)
             if key is not None:
@@ -178,7 +184,7 @@ class Detector:
             return None
         first, last = w.span()
         ev = {
-            "aggregate": f"{agg.function}({agg.field})" if agg.field else "count",
+            "aggregate": f"{agg.function}({'|'.join(agg.fields)})" if agg.fields else "count",
             "value": _evidence_value(float(v)),
             "threshold": agg.threshold,
             "window": format_duration(agg.window),

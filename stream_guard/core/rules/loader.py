@@ -313,8 +313,8 @@ def compile_rule(
         if spec.aggregate is not None:
             adoc = rdoc["aggregate"]
             agg = spec.aggregate
-            if agg.field:
-                f = event_field(agg.field, spec.on, adoc.value_pos("field"))
+            for name in agg.fields:
+                f = event_field(name, spec.on, adoc.value_pos("field"))
                 if agg.function in ("sum", "avg") and _EVENT_SCOPE[spec.on].get(f) and _EVENT_SCOPE[spec.on][f].type != "number":
                     errors.append(RuleError(f"{agg.function} needs a number field, {f!r} is not one", code="type-error", pos=adoc.value_pos("field"), rule_id=rid))
             by = event_field(agg.by, spec.on, adoc.value_pos("by")) if "by" in adoc else "user_id"
@@ -335,7 +335,7 @@ def compile_rule(
         raise RuleSetError(errors)
     aggregate = spec.aggregate
     if aggregate is not None:
-        aggregate = aggregate.model_copy(update={"field": aggregate.field.removeprefix("event.") if aggregate.field else None, "by": aggregate.by.removeprefix("event.")})
+        aggregate = aggregate.model_copy(update={"by": aggregate.by.removeprefix("event.")})
     return CompiledRule(
         id=rid,
         title=spec.title,

@@ -61,7 +61,7 @@ class CompiledRule:
     def state_signature(self) -> str:
         """What this rule's saved state depends on (state saved under another shape is dropped)."""
         if self.aggregate is not None:
-            return f"agg:{self.aggregate.function}:{self.aggregate.field or ''}"
+            return f"agg:{self.aggregate.function}:{'|'.join(self.aggregate.fields)}"
         if self.sequence is not None:
             return "seq:" + ",".join(f"{s.name}/{s.on}/{int(s.absent)}" for s in self.sequence.steps)
         return "cond"

@@ -108,7 +108,8 @@ class AggregateSpec(_Strict):
     """A sliding event-time window: fires when ``function(field)`` over it reaches ``threshold``."""
 
     function: Literal["count", "sum", "count_distinct", "avg"]
-    field: str | None = None
+    #: an event field, or a list of fields: the first that is not null is used
+    field: str | list[str] | None = None
     by: str = "user_id"
     window: Duration
     threshold: Annotated[float, Field(gt=0, le=1e18)]
@@ -120,6 +121,14 @@ class AggregateSpec(_Strict):
         if self.function != "count" and not self.field:
             raise ValueError(f"'{self.function}' needs a 'field', e.g. field: value_krw")
         return self
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The field names, without an ``event.`` prefix."""
+        if self.field is None:
+            return ()
+        names = [self.field] if isinstance(self.field, str) else self.field
+        return tuple(n.removeprefix("event.") for n in names)
 
 
 class StepSpec(_Strict):
