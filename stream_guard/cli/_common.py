@@ -13,7 +13,7 @@ from stream_guard.core.rules.loader import load_rules
 from stream_guard.core.rules.pack import RuleSet
 from stream_guard.paths import default_rules_dir
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def rules_dir_or_default(directory: Path | None) -> Path:

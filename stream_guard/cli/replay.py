@@ -10,7 +10,14 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from stream_guard.cli._common import err, load_rules_or_exit
@@ -19,6 +26,7 @@ from stream_guard.core.detector import DEFAULT_LATENESS, Detector
 from stream_guard.core.errors import ConfigError
 from stream_guard.paths import bundled
 from stream_guard.replay import ReplayStats, replay
+from stream_guard.scoring import Score, score
 
 
 def replay_command(
@@ -30,6 +38,7 @@ def replay_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write decisions (JSONL) here instead of standard output.")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Replay the bundled sample traffic (generated, with injected attacks).")] = False,
     lateness: Annotated[str, typer.Option(help="Accept events this far behind a user's newest event (e.g. 10m); later ones are counted as late.")] = "10m",
+    labels: Annotated[Path | None, typer.Option("--labels", help="labels.json of labelled traffic (EVENTS.md): also report recall per attack kind and benign users flagged.")] = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Also write the summary as JSON here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
 ) -> None:
@@ -43,6 +52,7 @@ def replay_command(
         if events is not None:
             raise typer.BadParameter("give either EVENTS or --sample, not both")
         events = bundled("sample") / "events.jsonl"
+        labels = labels or bundled("sample") / "labels.json"
     if events is None:
         err.print("Give a JSONL file of events, '-' for standard input, or --sample for the bundled sample.")
         raise typer.Exit(2)
@@ -50,7 +60,14 @@ def replay_command(
         lateness_s = parse_duration(lateness) if lateness else DEFAULT_LATENESS
     except ConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="--lateness") from None
+    label_data = None
+    if labels is not None:
+        try:
+            label_data = orjson.loads(labels.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read {labels}: {exc}", param_hint="--labels") from None
     ruleset = load_rules_or_exit(rules)
+    scored: list[dict] = []
     detector = Detector(ruleset, lateness=lateness_s)
 
     with ExitStack() as stack:
@@ -65,7 +82,10 @@ def replay_command(
         write = sink.write
 
         def emit(d) -> None:
-            write(orjson.dumps(d.to_dict(), option=orjson.OPT_APPEND_NEWLINE))
+            record = d.to_dict()
+            write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+            if label_data is not None:
+                scored.append({k: record[k] for k in ("mode", "ts", "user_id", "group")})
 
         show = not quiet and err.is_terminal and not os.environ.get("CI")
         if show:
@@ -80,10 +100,29 @@ def replay_command(
         else:
             stats = replay(source, detector, emit)
         sink.flush()
+    result = score(scored, label_data) if label_data is not None else None
     if summary_json:
-        summary_json.write_text(orjson.dumps({"rules_version": ruleset.version, **stats.to_dict()}, option=orjson.OPT_INDENT_2).decode())
+        summary = {"rules_version": ruleset.version, **stats.to_dict()}
+        if result is not None:
+            summary["labels"] = result.to_dict()
+        summary_json.write_text(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     if not quiet:
         print_summary(stats, ruleset.version, str(events))
+        if result is not None:
+            print_score(result)
+
+
+def print_score(result: Score) -> None:
+    table = Table(title=f"labelled attacks: {result.recall:.0%} caught", title_justify="left")
+    table.add_column("attack kind")
+    table.add_column("caught", justify="right")
+    for kind in sorted(result.attacks_by_kind):
+        table.add_row(kind, f"{result.caught_by_kind.get(kind, 0)}/{result.attacks_by_kind[kind]}")
+    err.print(table)
+    err.print(
+        f"benign users flagged by an enforced decision: {len(result.benign_flagged)} of "
+        f"{result.benign_users} ({result.benign_flagged_share:.1%})"
+    )
 
 
 def print_summary(stats: ReplayStats, version: str, source: str) -> None:

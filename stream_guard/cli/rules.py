@@ -14,7 +14,7 @@ from stream_guard.core.clock import format_duration
 from stream_guard.core.rules.testing import run_rule_tests
 
 app = typer.Typer(help="Check and test rule sets.", no_args_is_help=True)
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 
 DirArg = Annotated[
     Path | None,

@@ -182,7 +182,7 @@ class Detector:
         v = w.value()
         if v < agg.threshold:
             return None
-        first, last = w.span()
+        first, _ = w.span()
         ev = {
             "aggregate": f"{agg.function}({'|'.join(agg.fields)})" if agg.fields else "count",
             "value": _evidence_value(float(v)),
