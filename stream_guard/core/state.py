@@ -94,20 +94,21 @@ class UserState(RuleState):
         super().__init__()
         self.profile = profile if profile is not None else UserProfile()
         self.risk = RiskScore()
-        self.recent_ids: list[str] = []
+        self.recent_ids: dict[str, None] = {}  # insertion-ordered: a bounded FIFO with O(1) lookups
         self.watermark: float | None = None  # the newest event time seen, exact
 
     def seen(self, event_id: str) -> bool:
         return event_id in self.recent_ids
 
     def remember(self, event_id: str) -> None:
-        self.recent_ids.append(event_id)
-        if len(self.recent_ids) > RECENT_IDS:
-            del self.recent_ids[0]
+        ids = self.recent_ids
+        ids[event_id] = None
+        if len(ids) > RECENT_IDS:
+            del ids[next(iter(ids))]
 
     def to_bytes(self) -> bytes:
         prof = self.profile.to_bytes()
-        rest = orjson.dumps([*self.to_state(), self.risk.to_state(), self.recent_ids, self.watermark])
+        rest = orjson.dumps([*self.to_state(), self.risk.to_state(), list(self.recent_ids), self.watermark])
         return _HEADER.pack(_FORMAT, len(prof)) + prof + rest
 
     @classmethod
@@ -120,7 +121,7 @@ class UserState(RuleState):
         rest = orjson.loads(data[start + n :])
         state.load(rest[:3], rules)
         state.risk = RiskScore.from_state(rest[3])
-        state.recent_ids = rest[4]
+        state.recent_ids = dict.fromkeys(rest[4])
         state.watermark = rest[5]
         return state
 
