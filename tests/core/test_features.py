@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import login, transfer
 
-from stream_guard.core.clock import iso
-from stream_guard.core.events import parse_obj
 from stream_guard.core.features import (
     FEATURES,
     compute_features,
@@ -29,34 +28,6 @@ LIMITS = ProfileLimits()
 SEOUL, BUSAN = (37.5665, 126.9780), (35.1796, 129.0756)
 
 
-def login(t: float, **kw: Any) -> Any:
-    raw = {
-        "event_id": f"l-{t}",
-        "type": "login",
-        "ts": iso(t),
-        "user_id": "u-1",
-        "success": True,
-        "ip": "203.0.113.7",
-        "device_id": "d-1",
-        **kw,
-    }
-    return parse_obj({k: v for k, v in raw.items() if v is not None})
-
-
-def transfer(t: float, **kw: Any) -> Any:
-    raw = {
-        "event_id": f"t-{t}",
-        "type": "transfer",
-        "ts": iso(t),
-        "user_id": "u-1",
-        "direction": "withdrawal",
-        "status": "completed",
-        "asset": "BTC",
-        "amount": 1,
-        "value_krw": 100_000_000,
-        **kw,
-    }
-    return parse_obj({k: v for k, v in raw.items() if v is not None})
 
 
 def run(*events: Any, limits: ProfileLimits = LIMITS) -> list[dict[str, Any]]:

@@ -7,10 +7,9 @@ from typing import Any
 
 import orjson
 import pytest
+from factories import login, transfer
 
-from stream_guard.core.clock import iso
 from stream_guard.core.errors import ConfigError
-from stream_guard.core.events import parse_obj
 from stream_guard.core.features import compute_features
 from stream_guard.core.profiles import (
     FORMAT_VERSION,
@@ -28,34 +27,6 @@ DAY = 86400
 LIMITS = ProfileLimits()
 
 
-def login(t: float, **kw: Any) -> Any:
-    raw = {
-        "event_id": f"l-{t}",
-        "type": "login",
-        "ts": iso(t),
-        "user_id": "u-1",
-        "success": True,
-        "ip": "203.0.113.7",
-        "device_id": "d-1",
-        **kw,
-    }
-    return parse_obj({k: v for k, v in raw.items() if v is not None})
-
-
-def transfer(t: float, **kw: Any) -> Any:
-    raw = {
-        "event_id": f"t-{t}",
-        "type": "transfer",
-        "ts": iso(t),
-        "user_id": "u-1",
-        "direction": "withdrawal",
-        "status": "completed",
-        "asset": "BTC",
-        "amount": 1,
-        "value_krw": 100_000_000,
-        **kw,
-    }
-    return parse_obj({k: v for k, v in raw.items() if v is not None})
 
 
 def feed(p: UserProfile, *events: Any, limits: ProfileLimits = LIMITS) -> UserProfile:

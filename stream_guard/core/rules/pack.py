@@ -8,7 +8,7 @@ evaluates the rules that could fire.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -111,13 +111,4 @@ class RuleSet:
 
     def only(self, rule_id: str) -> RuleSet:
         """This rule set with just one rule and no risk levels (for a rule's own tests)."""
-        return RuleSet(
-            rules=(self.rule(rule_id),),
-            policy=Policy(self.policy.half_life),
-            lists=self.lists,
-            macros=self.macros,
-            checksum=self.checksum,
-            version=self.version,
-            source=self.source,
-            files=self.files,
-        )
+        return replace(self, rules=(self.rule(rule_id),), policy=Policy(self.policy.half_life))
