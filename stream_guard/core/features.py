@@ -31,11 +31,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 # the underscored names: the key helpers' parts, inlined on the hot path below
 from stream_guard.core.profiles import (
-    _MAX_DEVICE_ID,
     UserProfile,
     _ipv6_key,
-    _long_device_key,
     address_key,
+    client_key,
     update_profile,
 )
 
@@ -265,11 +264,9 @@ def compute_features(
         f["hours_since_security_change"] = (t - p.security_change_t) * _HOUR
     devices = p.devices
     f["known_devices_count"] = len(devices)
-    dev = event.device_id
-    if dev is not None and devices:
-        if len(dev) > _MAX_DEVICE_ID:
-            dev = _long_device_key(dev)
-        if dev not in devices:
+    if devices:
+        dev = client_key(event)
+        if dev is not None and dev not in devices:
             f["new_device"] = True
     ip, ips = event.ip, p.ips
     if ip is not None and ips:

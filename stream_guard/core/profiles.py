@@ -122,6 +122,36 @@ def _long_device_key(device_id: str) -> str:
     return "#" + _hash64(device_id)
 
 
+@lru_cache(maxsize=4096)
+def _user_agent_key(user_agent: str) -> str:
+    return "~" + _hash64(user_agent)
+
+
+def client_key(event: LoginEvent | TransferEvent) -> str | None:
+    """The device an event came from, as remembered: its ``device_id``; for a login without
+    one, its ``user_agent`` stands in (many exchanges' logs have no device fingerprint, and a
+    stranger's client differs from the owner's in both); ``None`` when neither is known.
+
+    >>> from stream_guard.core.events import parse_obj
+    >>> base = {"event_id": "l-1", "type": "login", "ts": "2026-11-24T09:00:00Z",
+    ...         "user_id": "u-1", "success": True, "ip": "203.0.113.7"}
+    >>> client_key(parse_obj({**base, "device_id": "d-1", "user_agent": "App/1.0"}))
+    'd-1'
+    >>> client_key(parse_obj({**base, "user_agent": "App/1.0"})).startswith("~")
+    True
+    >>> client_key(parse_obj(base)) is None
+    True
+    """
+    dev = event.device_id
+    if dev is not None:
+        return dev if len(dev) <= _MAX_DEVICE_ID else _long_device_key(dev)
+    if event.type == "login":
+        ua = event.user_agent
+        if ua:
+            return _user_agent_key(ua)
+    return None
+
+
 def ip_key(ip: str) -> str:
     """An IP as stored: IPv4 as is, IPv6 as its /64 network.
 
@@ -532,10 +562,8 @@ def _update_login(p: UserProfile, e: LoginEvent, t: int, limits: ProfileLimits) 
         return
     if action == "login":
         p.failed_login_streak = 0
-    dev = e.device_id
+    dev = client_key(e)
     if dev is not None:
-        if len(dev) > _MAX_DEVICE_ID:
-            dev = _long_device_key(dev)
         known = p.devices
         old = known.get(dev)
         if old is None:
@@ -603,10 +631,8 @@ def _update_login(p: UserProfile, e: LoginEvent, t: int, limits: ProfileLimits) 
 
 def _update_transfer(p: UserProfile, e: TransferEvent, t: int, limits: ProfileLimits) -> None:
     # A transfer happens inside an authenticated session: its device and IP count as known.
-    dev = e.device_id
+    dev = client_key(e)
     if dev is not None:
-        if len(dev) > _MAX_DEVICE_ID:
-            dev = _long_device_key(dev)
         old = p.devices.get(dev)
         if old is None:
             _add(p.devices, dev, t, limits.devices)
