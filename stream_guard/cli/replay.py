@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import sys
 from contextlib import ExitStack
@@ -32,7 +33,7 @@ from stream_guard.scoring import Score, score
 def replay_command(
     events: Annotated[
         Path | None,
-        typer.Argument(help="Events as JSONL (EVENTS.md), sorted by ts; '-' reads standard input.", allow_dash=True),
+        typer.Argument(help="Events as JSONL (EVENTS.md), sorted by ts; .gz is read compressed; '-' reads standard input.", allow_dash=True),
     ] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="Rules directory (default: ./rules, else the bundled pack).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write decisions (JSONL) here instead of standard output.")] = None,
@@ -77,7 +78,10 @@ def replay_command(
             if not events.is_file():
                 err.print(f"[red]no such file:[/] {events}")
                 raise typer.Exit(2)
-            source, total = stack.enter_context(events.open("rb")), events.stat().st_size
+            if events.suffix == ".gz":  # compressed logs: progress then counts uncompressed bytes
+                source, total = stack.enter_context(gzip.open(events, "rb")), None
+            else:
+                source, total = stack.enter_context(events.open("rb")), events.stat().st_size
         sink = stack.enter_context(out.open("wb")) if out else sys.stdout.buffer
         write = sink.write
 

@@ -90,6 +90,18 @@ def test_replay_reads_stdin_and_writes_jsonl_to_stdout(tmp_path: Path):
     assert d["rule_id"] == "any_failure" and d["event_id"] == "l-1"
 
 
+def test_replay_reads_gzip(tmp_path: Path):
+    import gzip
+
+    events = tmp_path / "e.jsonl.gz"
+    with gzip.open(events, "wt") as f:
+        f.write(GOOD + "\n")
+    summary = tmp_path / "s.json"
+    res = run("replay", str(events), "-o", str(tmp_path / "d.jsonl"), "--summary-json", str(summary))
+    assert res.exit_code == 0, res.output
+    assert orjson.loads(summary.read_bytes())["events"] == 1
+
+
 def test_replay_sample_with_labels(tmp_path: Path):
     summary = tmp_path / "s.json"
     res = run("replay", "--sample", "--out", str(tmp_path / "d.jsonl"), "--summary-json", str(summary))
