@@ -84,7 +84,9 @@ def score(decisions: Iterable[Mapping[str, Any]], labels: Mapping[str, Any]) -> 
             ok = near(by_user.get(a["user_id"], []), t0)
         else:
             named = sum(1 for v in victims if near(by_user.get(v, []), t0))
-            ok = near(by_ip.get(a.get("ip") or "", []), t0) or (victims and named * 2 >= len(victims))
+            ok = near(by_ip.get(a.get("ip") or "", []), t0) or (
+                victims and named * 2 >= len(victims)
+            )
         if ok:
             caught[kind] += 1
         else:

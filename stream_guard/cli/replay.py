@@ -33,15 +33,46 @@ from stream_guard.scoring import Score, score
 def replay_command(
     events: Annotated[
         Path | None,
-        typer.Argument(help="Events as JSONL (EVENTS.md), sorted by ts; .gz is read compressed; '-' reads standard input.", allow_dash=True),
+        typer.Argument(
+            help="Events as JSONL (EVENTS.md), sorted by ts; .gz is read compressed; '-' reads standard input.",
+            allow_dash=True,
+        ),
     ] = None,
-    rules: Annotated[Path | None, typer.Option("--rules", help="Rules directory (default: ./rules, else the bundled pack).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write decisions (JSONL) here instead of standard output.")] = None,
-    sample: Annotated[bool, typer.Option("--sample", help="Replay the bundled sample traffic (generated, with injected attacks).")] = False,
-    lateness: Annotated[str, typer.Option(help="Accept events this far behind a user's newest event (e.g. 10m); later ones are counted as late.")] = "10m",
-    labels: Annotated[Path | None, typer.Option("--labels", help="labels.json of labelled traffic (EVENTS.md): also report recall per attack kind and benign users flagged.")] = None,
-    summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Also write the summary as JSON here.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+    rules: Annotated[
+        Path | None,
+        typer.Option("--rules", help="Rules directory (default: ./rules, else the bundled pack)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Write decisions (JSONL) here instead of standard output."
+        ),
+    ] = None,
+    sample: Annotated[
+        bool,
+        typer.Option(
+            "--sample", help="Replay the bundled sample traffic (generated, with injected attacks)."
+        ),
+    ] = False,
+    lateness: Annotated[
+        str,
+        typer.Option(
+            help="Accept events this far behind a user's newest event (e.g. 10m); later ones are counted as late."
+        ),
+    ] = "10m",
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="labels.json of labelled traffic (EVENTS.md): also report recall per attack kind and benign users flagged.",
+        ),
+    ] = None,
+    summary_json: Annotated[
+        Path | None, typer.Option("--summary-json", help="Also write the summary as JSON here.")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")
+    ] = False,
 ) -> None:
     """Replay events through the detection core and write its decisions as JSONL.
 
@@ -55,7 +86,9 @@ def replay_command(
         events = bundled("sample") / "events.jsonl"
         labels = labels or bundled("sample") / "labels.json"
     if events is None:
-        err.print("Give a JSONL file of events, '-' for standard input, or --sample for the bundled sample.")
+        err.print(
+            "Give a JSONL file of events, '-' for standard input, or --sample for the bundled sample."
+        )
         raise typer.Exit(2)
     try:
         lateness_s = parse_duration(lateness) if lateness else DEFAULT_LATENESS
@@ -66,7 +99,9 @@ def replay_command(
         try:
             label_data = orjson.loads(labels.read_bytes())
         except (OSError, orjson.JSONDecodeError) as exc:
-            raise typer.BadParameter(f"cannot read {labels}: {exc}", param_hint="--labels") from None
+            raise typer.BadParameter(
+                f"cannot read {labels}: {exc}", param_hint="--labels"
+            ) from None
     ruleset = load_rules_or_exit(rules)
     scored: list[dict] = []
     detector = Detector(ruleset, lateness=lateness_s)
@@ -95,12 +130,19 @@ def replay_command(
         if show:
             progress = stack.enter_context(
                 Progress(
-                    TextColumn("replaying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    TimeRemainingColumn(), console=err, transient=True,
+                    TextColumn("replaying"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TransferSpeedColumn(),
+                    TimeRemainingColumn(),
+                    console=err,
+                    transient=True,
                 )
             )
             task = progress.add_task("replay", total=total)
-            stats = replay(source, detector, emit, progress=lambda n: progress.update(task, completed=n))
+            stats = replay(
+                source, detector, emit, progress=lambda n: progress.update(task, completed=n)
+            )
         else:
             stats = replay(source, detector, emit)
         sink.flush()
@@ -151,4 +193,6 @@ def print_summary(stats: ReplayStats, version: str, source: str) -> None:
         err.print(f"… and {stats.invalid - len(stats.invalid_lines):,} more invalid lines")
     if stats.late:
         shown = ", ".join(stats.late_ids[:10])
-        err.print(f"[yellow]{stats.late:,} events arrived later than the lateness allows[/] (not evaluated): {shown}{' …' if stats.late > 10 else ''}")
+        err.print(
+            f"[yellow]{stats.late:,} events arrived later than the lateness allows[/] (not evaluated): {shown}{' …' if stats.late > 10 else ''}"
+        )

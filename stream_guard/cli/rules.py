@@ -30,7 +30,9 @@ def check(directory: DirArg = None) -> None:
     status is 1 if there is any.
     """
     rules = load_rules_or_exit(directory)
-    table = Table(title=f"{len(rules.rules)} rules OK in {rules_dir_or_default(directory)} (version {rules.version})")
+    table = Table(
+        title=f"{len(rules.rules)} rules OK in {rules_dir_or_default(directory)} (version {rules.version})"
+    )
     for col in ("id", "on", "kind", "key", "severity", "mode", "v"):
         table.add_column(col)
     for r in rules.rules:
@@ -49,8 +51,13 @@ def check(directory: DirArg = None) -> None:
 @app.command("test")
 def test(
     directory: DirArg = None,
-    rule: Annotated[str | None, typer.Option("--rule", "-r", help="Only the tests of rules whose id contains this.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passing tests too.")] = False,
+    rule: Annotated[
+        str | None,
+        typer.Option("--rule", "-r", help="Only the tests of rules whose id contains this."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show passing tests too.")
+    ] = False,
 ) -> None:
     """Run the inline `tests:` of every rule (exit status 1 if any fails)."""
     rules = load_rules_or_exit(directory)
@@ -60,7 +67,10 @@ def test(
         if o.passed and not verbose:
             continue
         mark = "[green]PASS[/]" if o.passed else "[red]FAIL[/]"
-        out.print(f"{mark} {o.rule_id} :: {o.name} — {o.detail}" + (f"  ({o.pos})" if not o.passed and o.pos else ""))
+        out.print(
+            f"{mark} {o.rule_id} :: {o.name} — {o.detail}"
+            + (f"  ({o.pos})" if not o.passed and o.pos else "")
+        )
     untested = [r.id for r in rules.rules if r.spec is not None and not r.spec.tests]
     if untested:
         err.print(f"[yellow]rules without tests:[/] {', '.join(untested)}")

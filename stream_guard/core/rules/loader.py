@@ -7,6 +7,7 @@ raised together as :class:`RuleSetError`, each as ``file:line:column: [rule] mes
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import types
 import typing
@@ -59,7 +60,9 @@ def event_fields(event_type: str) -> dict[str, FieldType]:
     out = {}
     for name, info in model.model_fields.items():
         ft = _field_type(info.annotation)
-        out[name] = FieldType(ft.type, ft.nullable or (not info.is_required() and info.default is None))
+        out[name] = FieldType(
+            ft.type, ft.nullable or (not info.is_required() and info.default is None)
+        )
     return out
 
 
@@ -74,11 +77,21 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
     """Load, validate and compile every rule file under ``directory``."""
     root = Path(directory)
     if not root.is_dir():
-        raise RuleSetError([RuleError(f"no rules directory at {str(root)!r}", code="no-rules", pos=SourcePos(str(root)))])
+        raise RuleSetError(
+            [
+                RuleError(
+                    f"no rules directory at {str(root)!r}",
+                    code="no-rules",
+                    pos=SourcePos(str(root)),
+                )
+            ]
+        )
     files = sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
     errors: list[RuleError] = []
     digest = hashlib.sha256()
-    parsed: list[tuple[Path, PosDict, dict[str, ListSpec], dict[str, str], list[tuple[int, RuleSpec]]]] = []
+    parsed: list[
+        tuple[Path, PosDict, dict[str, ListSpec], dict[str, str], list[tuple[int, RuleSpec]]]
+    ] = []
     policy = PolicyFile()
     policy_doc: Any = None
     for path in files:
@@ -97,14 +110,22 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
         if doc is None:
             continue
         if not isinstance(doc, dict):
-            errors.append(RuleError("a rule file must be a mapping with 'rules:' (and optional 'lists:', 'macros:')", code="bad-rule-file", pos=SourcePos(shown, 1, 1)))
+            errors.append(
+                RuleError(
+                    "a rule file must be a mapping with 'rules:' (and optional 'lists:', 'macros:')",
+                    code="bad-rule-file",
+                    pos=SourcePos(shown, 1, 1),
+                )
+            )
             continue
         model = _validate(RuleFile, doc, (), shown, errors)
         if model is None:
             continue
         specs = {}
         for name, raw in model.lists.items():
-            spec = _validate(ListSpec, _list_spec(raw), ("lists", name), shown, errors, root_doc=doc)
+            spec = _validate(
+                ListSpec, _list_spec(raw), ("lists", name), shown, errors, root_doc=doc
+            )
             if spec is not None:
                 specs[name] = spec
         rule_specs = []
@@ -121,7 +142,13 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
         for name, spec in list_specs.items():
             pos = doc["lists"].key_pos(name)
             if name in lists:
-                errors.append(RuleError(f"list {name!r} is defined twice (first in {lists[name].sources[0]})", code="duplicate-list", pos=pos))
+                errors.append(
+                    RuleError(
+                        f"list {name!r} is defined twice (first in {lists[name].sources[0]})",
+                        code="duplicate-list",
+                        pos=pos,
+                    )
+                )
                 continue
             try:
                 values, paths = read_list_files(spec.files, path.parent, pos)
@@ -134,7 +161,13 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
             lists[name] = NamedList(name, [*spec.values, *values], spec.match, sources=[str(pos)])
         for name, source in macro_sources.items():
             if name in macros:
-                errors.append(RuleError(f"macro {name!r} is defined twice", code="duplicate-macro", pos=doc["macros"].key_pos(name)))
+                errors.append(
+                    RuleError(
+                        f"macro {name!r} is defined twice",
+                        code="duplicate-macro",
+                        pos=doc["macros"].key_pos(name),
+                    )
+                )
                 continue
             macros[name] = Macro(source, doc["macros"].value_pos(name))
 
@@ -145,18 +178,32 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
             rdoc = doc["rules"][i]
             pos = doc["rules"].pos_of(i)
             if spec.id in seen:
-                errors.append(RuleError(f"rule id {spec.id!r} is already used at {seen[spec.id]}", code="duplicate-rule-id", pos=rdoc.value_pos("id"), rule_id=spec.id))
+                errors.append(
+                    RuleError(
+                        f"rule id {spec.id!r} is already used at {seen[spec.id]}",
+                        code="duplicate-rule-id",
+                        pos=rdoc.value_pos("id"),
+                        rule_id=spec.id,
+                    )
+                )
                 continue
             seen[spec.id] = pos
             try:
-                rules.append(compile_rule(spec, rdoc, pos, lists=lists, macros=macros, scores=scores))
+                rules.append(
+                    compile_rule(spec, rdoc, pos, lists=lists, macros=macros, scores=scores)
+                )
             except RuleSetError as exc:
                 errors.extend(exc.errors)
             except RuleError as exc:
                 errors.append(exc.at(pos, spec.id))
 
     if errors:
-        raise RuleSetError(sorted(errors, key=lambda e: (e.pos.path, e.pos.line, e.pos.column) if e.pos else ("", 0, 0)))
+        raise RuleSetError(
+            sorted(
+                errors,
+                key=lambda e: (e.pos.path, e.pos.line, e.pos.column) if e.pos else ("", 0, 0),
+            )
+        )
     checksum = digest.hexdigest()
     del policy_doc
     return RuleSet(
@@ -211,7 +258,14 @@ def _validate(
                 msg = f"missing required key {loc[-1]!r}"
             elif where:
                 msg = f"{where}: {msg}"
-            errors.append(RuleError(msg, code="bad-rule", pos=pos, rule_id=rule_id if isinstance(rule_id, str) else None))
+            errors.append(
+                RuleError(
+                    msg,
+                    code="bad-rule",
+                    pos=pos,
+                    rule_id=rule_id if isinstance(rule_id, str) else None,
+                )
+            )
         return None
 
 
@@ -244,14 +298,21 @@ def compile_rule(
 
     def cond(container: Any, key: Any, sc: Scope):
         """Compile ``container[key]`` (True when absent), with errors placed in the file."""
-        if key not in container if isinstance(container, dict) else False:
+        if isinstance(container, dict) and key not in container:
             return ALWAYS
         value = container[key]
         source, where = container.source(key)
         if value is True:
             return ALWAYS
         if value is False:
-            errors.append(RuleError("'when: false' never matches: set 'mode: off' instead", code="bad-rule", pos=where, rule_id=rid))
+            errors.append(
+                RuleError(
+                    "'when: false' never matches: set 'mode: off' instead",
+                    code="bad-rule",
+                    pos=where,
+                    rule_id=rid,
+                )
+            )
             return ALWAYS
         try:
             return compile_condition(source, sc, pos=where, rule_id=rid)
@@ -262,11 +323,16 @@ def compile_rule(
     def event_field(name: str, event_type: str, where: SourcePos) -> str:
         bare = name.removeprefix("event.")
         if bare not in _EVENT_SCOPE[event_type]:
-            import difflib
-
             close = difflib.get_close_matches(bare, list(_EVENT_SCOPE[event_type]), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            errors.append(RuleError(f"unknown {event_type} field {name!r}{hint}", code="unknown-field", pos=where, rule_id=rid))
+            errors.append(
+                RuleError(
+                    f"unknown {event_type} field {name!r}{hint}",
+                    code="unknown-field",
+                    pos=where,
+                    rule_id=rid,
+                )
+            )
         return bare
 
     steps: tuple[CompiledStep, ...] = ()
@@ -280,7 +346,9 @@ def compile_rule(
         sdoc = rdoc["sequence"]
         group_by = None
         if seq.by != "user_id":
-            for on in sorted({st.on for st in seq.steps}):  # the key must exist on every step's events
+            for on in sorted(
+                {st.on for st in seq.steps}
+            ):  # the key must exist on every step's events
                 group_by = event_field(seq.by, on, sdoc.value_pos("by"))
         compiled: list[tuple] = []
         earlier: dict[str, Mapping[str, FieldType]] = {}
@@ -288,7 +356,14 @@ def compile_rule(
             stdoc = sdoc["steps"][i]
             c = cond(stdoc, "when", scope(step.on, dict(earlier)))
             if group_by and any(n.startswith("steps.") for n in c.names):
-                errors.append(RuleError(f"a sequence by {group_by!r} cannot refer to earlier steps (steps.*): only sequences by user_id can", code="bad-rule", pos=_when_pos(stdoc, "when"), rule_id=rid))
+                errors.append(
+                    RuleError(
+                        f"a sequence by {group_by!r} cannot refer to earlier steps (steps.*): only sequences by user_id can",
+                        code="bad-rule",
+                        pos=_when_pos(stdoc, "when"),
+                        rule_id=rid,
+                    )
+                )
             compiled.append((step, c))
             if not step.absent:
                 earlier[step.name] = _EVENT_SCOPE[step.on]
@@ -302,7 +377,9 @@ def compile_rule(
             CompiledStep(s.name, s.on, c, s.absent, s.within, tuple(sorted(captures[s.name])))
             for s, c in compiled
         )
-        shape = SequenceShape(seq.within, tuple(StepShape(s.name, s.on, s.absent, s.within) for s in seq.steps))
+        shape = SequenceShape(
+            seq.within, tuple(StepShape(s.name, s.on, s.absent, s.within) for s in seq.steps)
+        )
         on = frozenset(s.on for s in seq.steps)
         except_type = seq.steps[-1].on
     else:
@@ -315,8 +392,19 @@ def compile_rule(
             agg = spec.aggregate
             for name in agg.fields:
                 f = event_field(name, spec.on, adoc.value_pos("field"))
-                if agg.function in ("sum", "avg") and _EVENT_SCOPE[spec.on].get(f) and _EVENT_SCOPE[spec.on][f].type != "number":
-                    errors.append(RuleError(f"{agg.function} needs a number field, {f!r} is not one", code="type-error", pos=adoc.value_pos("field"), rule_id=rid))
+                if (
+                    agg.function in ("sum", "avg")
+                    and _EVENT_SCOPE[spec.on].get(f)
+                    and _EVENT_SCOPE[spec.on][f].type != "number"
+                ):
+                    errors.append(
+                        RuleError(
+                            f"{agg.function} needs a number field, {f!r} is not one",
+                            code="type-error",
+                            pos=adoc.value_pos("field"),
+                            rule_id=rid,
+                        )
+                    )
             by = event_field(agg.by, spec.on, adoc.value_pos("by")) if "by" in adoc else "user_id"
             group_by = by if by != "user_id" else None
     if "except" in rdoc:

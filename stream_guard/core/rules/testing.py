@@ -81,7 +81,10 @@ def build_events(test: Any, rule_id: str, index: int) -> list:
         raw = dict(raw)
         etype = raw.get("type")
         if etype not in DEFAULTS:
-            raise RuleError(f"test {test.name!r} event {i + 1}: 'type' must be login or transfer", code="bad-test")
+            raise RuleError(
+                f"test {test.name!r} event {i + 1}: 'type' must be login or transfer",
+                code="bad-test",
+            )
         at = raw.pop("at", None)
         if "ts" in raw:
             with contextlib.suppress(ValueError):  # parse_obj below reports it, naming the field
@@ -90,7 +93,9 @@ def build_events(test: Any, rule_id: str, index: int) -> list:
             try:
                 t = t + 60 if at is None else start + _offset(at)
             except ConfigError as exc:
-                raise RuleError(f"test {test.name!r} event {i + 1}: 'at': {exc}", code="bad-test") from None
+                raise RuleError(
+                    f"test {test.name!r} event {i + 1}: 'at': {exc}", code="bad-test"
+                ) from None
             raw["ts"] = iso(t)
         merged = {**DEFAULTS[etype], **test.defaults, **raw}
         merged.setdefault("event_id", f"{rule_id}-t{index}-e{i + 1}")
@@ -129,8 +134,14 @@ def run_rule_tests(rules: RuleSet) -> list[TestOutcome]:
             last = events[-1].event_id
             if test.expect == "match":
                 ok = last in fired_on
-                detail = "fired on the last event" if ok else (
-                    f"expected a match on the last event; fired on {fired_on}" if fired_on else "expected a match; the rule did not fire"
+                detail = (
+                    "fired on the last event"
+                    if ok
+                    else (
+                        f"expected a match on the last event; fired on {fired_on}"
+                        if fired_on
+                        else "expected a match; the rule did not fire"
+                    )
                 )
             else:
                 ok = not fired_on
