@@ -4,8 +4,8 @@ Run: python bench/hot_path.py [--users 2000] [--days 14] [--repeat 3]
 
 Reports (never asserts) µs/event for (a) ``parse_event`` over every line, (b) a fresh
 ``LocalRunner`` fed the pre-parsed events, (c) parse + feed together, and a checksum of
-every decision id in order (sha256 of their concatenation): an optimisation must leave the
-checksum unchanged.
+every decision id in order (sha256 of their concatenation) plus one of the decisions' full
+JSON (evidence, reasons): an optimisation must leave both unchanged.
 """
 
 from __future__ import annotations
@@ -55,24 +55,27 @@ def main() -> None:
 
     def detect(events):
         feed = LocalRunner(Detector(rules)).feed
-        ids = [d.decision_id for e in events for d in feed(e)]
-        return ids
+        return [d for e in events for d in feed(e)]
 
     def both():
         feed = LocalRunner(Detector(rules)).feed
-        return [d.decision_id for line in lines for d in feed(parse_event(line))]
+        return [d for line in lines for d in feed(parse_event(line))]
 
     t_parse, events = best_of(args.repeat, parse_all)
-    t_detect, ids = best_of(args.repeat, lambda: detect(events))
-    t_both, ids_both = best_of(args.repeat, both)
-    assert ids == ids_both, "parse + feed decided differently from feed over pre-parsed events"
+    t_detect, decisions = best_of(args.repeat, lambda: detect(events))
+    t_both, decisions_both = best_of(args.repeat, both)
+    assert decisions == decisions_both, "parse + feed decided differently from feed alone"
 
+    ids = [d.decision_id for d in decisions]
     checksum = hashlib.sha256("".join(ids).encode()).hexdigest()
+    # the whole decisions (evidence, reasons, risk...), not only which ones fired
+    full = hashlib.sha256(b"\n".join(d.to_json() for d in decisions)).hexdigest()
     us = 1e6 / n
     print(f"(a) parse_event        {t_parse * us:7.2f} µs/event")
     print(f"(b) detector (feed)    {t_detect * us:7.2f} µs/event")
     print(f"(c) parse + feed       {t_both * us:7.2f} µs/event")
-    print(f"decisions: {len(ids):,}, checksum sha256 {checksum}")
+    print(f"decisions: {len(ids):,}, decision-id checksum sha256 {checksum}")
+    print(f"full-decision checksum sha256 {full}")
 
 
 if __name__ == "__main__":

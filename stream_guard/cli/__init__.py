@@ -20,8 +20,8 @@ app = typer.Typer(
 )
 app.command("replay")(replay.replay_command)
 app.add_typer(rules.app, name="rules")
-app.command("schema")(schema.schema_command)
 app.command("generate")(generate.generate_command)
+app.command("schema")(schema.schema_command)
 
 
 def main() -> None:
