@@ -69,6 +69,8 @@ def replay(
             progress(nbytes)
         if not line.strip():
             continue
+        if n == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]  # a UTF-8 byte-order mark, as some Windows tools write
         try:
             event = parse_event(line)
         except EventError as exc:

@@ -90,6 +90,16 @@ def test_replay_reads_stdin_and_writes_jsonl_to_stdout(tmp_path: Path):
     assert d["rule_id"] == "any_failure" and d["event_id"] == "l-1"
 
 
+def test_replay_accepts_a_byte_order_mark_and_crlf(tmp_path: Path):
+    events = tmp_path / "e.jsonl"
+    events.write_bytes(b"\xef\xbb\xbf" + GOOD.encode() + b"\r\n" + GOOD.replace("l-1", "l-2").encode() + b"\r\n")
+    summary = tmp_path / "s.json"
+    res = run("replay", str(events), "-o", str(tmp_path / "d.jsonl"), "--summary-json", str(summary))
+    assert res.exit_code == 0, res.output
+    s = orjson.loads(summary.read_bytes())
+    assert (s["events"], s["invalid"]) == (2, 0)
+
+
 def test_replay_reads_gzip(tmp_path: Path):
     import gzip
 
