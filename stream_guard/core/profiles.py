@@ -189,14 +189,7 @@ _FOUR_GROUPS = struct.Struct("!4H").unpack_from
 
 
 def _add(known: dict[Any, int], key: Any, t: int, cap: int) -> None:
-    """Add a key not yet in ``known``; at the cap, forget the least-recently-seen key first.
-
-    Seeing a known key again is inlined by the callers (hot path)::
-
-        old = known.get(key)
-        if old is None: _add(known, key, t, cap)
-        elif t > old: known[key] = t   # an out-of-order older event never ages a key
-    """
+    """Add a key not yet in ``known``; at the cap, forget the least-recently-seen key first."""
     if len(known) >= cap:
         # O(cap), but only when a new key arrives at a full set; ties go to the oldest entry
         # (the first in order). Same as ``min(known, key=known.__getitem__)``, but the values'
@@ -209,13 +202,18 @@ def _add(known: dict[Any, int], key: Any, t: int, cap: int) -> None:
     known[key] = t
 
 
-def _see(known: dict[Any, int], key: Any, t: int, cap: int) -> None:
-    """Record ``key`` as seen at ``t`` (the un-inlined form, for the less busy paths)."""
+def _see(known: dict[Any, int], key: Any, t: int, cap: int) -> bool:
+    """Record ``key`` as seen at ``t``; True when it was not known before.
+
+    An out-of-order older event never makes a known key look older.
+    """
     old = known.get(key)
     if old is None:
         _add(known, key, t, cap)
-    elif t > old:
+        return True
+    if t > old:
         known[key] = t
+    return False
 
 
 def _max(a: int | None, b: int) -> int:
@@ -582,39 +580,20 @@ def _update_login(p: UserProfile, v: dict[str, Any], t: int, limits: ProfileLimi
     if dev is None or len(dev) > _MAX_DEVICE_ID:  # else it is its own key (_client_key)
         dev = _client_key(v)
     if dev is not None:
-        known = p.devices
-        old = known.get(dev)
-        if old is None:
-            if known:  # a login from a device new at this moment
-                p.new_device_login_t = _max(p.new_device_login_t, t)
-            _add(known, dev, t, limits.devices)
-        elif t > old:
-            known[dev] = t
+        had_devices = bool(p.devices)
+        if _see(p.devices, dev, t, limits.devices) and had_devices:
+            # a login from a device new at this moment
+            p.new_device_login_t = _max(p.new_device_login_t, t)
     country = v["country"]
     if country is not None:
-        known = p.countries
-        old = known.get(country)
-        if old is None:
-            _add(known, country, t, limits.countries)
-        elif t > old:
-            known[country] = t
+        _see(p.countries, country, t, limits.countries)
     ip = v["ip"]
     if ":" in ip:
         ip = _ipv6_key(ip)
-    known = p.ips
-    old = known.get(ip)
-    if old is None:
-        _add(known, ip, t, limits.ips)
-    elif t > old:
-        known[ip] = t
+    _see(p.ips, ip, t, limits.ips)
     asn = v["asn"]
     if asn is not None:
-        known = p.asns
-        old = known.get(asn)
-        if old is None:
-            _add(known, asn, t, limits.asns)
-        elif t > old:
-            known[asn] = t
+        _see(p.asns, asn, t, limits.asns)
     if p.login_t is None or t >= p.login_t:
         p.login_t = t
         p.login_country = country
@@ -652,20 +631,12 @@ def _update_transfer(p: UserProfile, v: dict[str, Any], t: int, limits: ProfileL
     # A transfer happens inside an authenticated session: its device and IP count as known.
     dev = _client_key(v)
     if dev is not None:
-        old = p.devices.get(dev)
-        if old is None:
-            _add(p.devices, dev, t, limits.devices)
-        elif t > old:
-            p.devices[dev] = t
+        _see(p.devices, dev, t, limits.devices)
     ip = v["ip"]
     if ip is not None:
         if ":" in ip:
             ip = _ipv6_key(ip)
-        old = p.ips.get(ip)
-        if old is None:
-            _add(p.ips, ip, t, limits.ips)
-        elif t > old:
-            p.ips[ip] = t
+        _see(p.ips, ip, t, limits.ips)
     if v["status"] not in _LIVE:  # failed / cancelled: nothing moved
         return
     asset = v["asset"]
