@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from factories import login, transfer
 
+from stream_guard.core.events import LOGIN_ACTIONS
 from stream_guard.core.features import (
     FEATURES,
     compute_features,
@@ -115,21 +116,7 @@ def random_history(rng: random.Random, n: int) -> list[Any]:
                 login(
                     t,
                     success=rng.random() < 0.7,
-                    action=rng.choice(
-                        [
-                            "login",
-                            "login",
-                            "login",
-                            "logout",
-                            "password_change",
-                            "password_reset",
-                            "mfa_enable",
-                            "mfa_disable",
-                            "email_change",
-                            "phone_change",
-                            "api_key_create",
-                        ]
-                    ),
+                    action=rng.choice(["login", "login", *LOGIN_ACTIONS]),  # mostly logins
                     device_id=rng.choice([None, "d-1", "d-2", "d-3", "x" * 100]),
                     ip=rng.choice(
                         ["203.0.113.7", "198.51.100.9", "2001:db8:1:2::5", "2001:db8::9"]
