@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stream_guard.cli import generate, replay, rules, schema
+from stream_guard.cli import generate, produce, replay, rules, schema, topics, worker
 
 app = typer.Typer(
     name="stream-guard",
@@ -22,6 +22,9 @@ app.command("replay")(replay.replay_command)
 app.add_typer(rules.app, name="rules")
 app.command("generate")(generate.generate_command)
 app.command("schema")(schema.schema_command)
+app.command("worker")(worker.worker_command)
+app.add_typer(topics.app, name="topics")
+app.command("produce")(produce.produce_command)
 
 
 def main() -> None:

@@ -1,0 +1,67 @@
+"""``stream-guard worker``: run the detector as a Faust worker on Kafka."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stream_guard.cli._common import err, load_rules_or_exit, rules_dir_or_default
+from stream_guard.core.errors import ConfigError
+from stream_guard.settings import Settings, load_settings
+
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option("--broker", "-b", help="Kafka bootstrap servers, kafka://host:port (env STREAM_GUARD_BROKER).", show_default=False),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Settings file (.toml or .yaml; env STREAM_GUARD_CONFIG).", show_default=False),
+]
+
+
+def settings_or_exit(config: Path | None, **flags: object) -> Settings:
+    try:
+        return load_settings(config, **flags)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True)
+        raise typer.Exit(2) from None
+
+
+def worker_command(
+    broker: BrokerOpt = None,
+    web_port: Annotated[
+        int | None, typer.Option("--web-port", help="Faust's web port; each worker on a host needs its own (default 6066).", show_default=False)
+    ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option("--rules", help="Rules used until a rule set is published (default: ./rules, else the bundled pack).", show_default=False),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Faust's data directory (RocksDB tables).", show_default=False)
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="memory (recover from the changelog) or rocksdb (on disk under --data-dir).", show_default=False)
+    ] = None,
+    lateness: Annotated[str | None, typer.Option("--lateness", help="Accept events this far behind a user's newest event (default 10m).", show_default=False)] = None,
+    log_level: Annotated[str | None, typer.Option("--log-level", "-l", help="debug, info, warn or error (default warn).", show_default=False)] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Consume logins and transfers, detect, publish decisions (runs until Ctrl-C).
+
+    The input topics must exist with the same partition count (stream-guard topics create);
+    a new consumer group starts from the earliest offset.
+    """
+    settings = settings_or_exit(
+        config, broker=broker, web_port=web_port, rules_dir=rules, data_dir=data_dir,
+        store=store, lateness=lateness, log_level=log_level,
+    )
+    ruleset = load_rules_or_exit(settings.rules_dir)
+    from stream_guard.stream.runner import run_worker
+
+    try:
+        run_worker(settings, ruleset, rules_source=str(rules_dir_or_default(settings.rules_dir)))
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None

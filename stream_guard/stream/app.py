@@ -1,0 +1,342 @@
+"""The Faust application: agents, tables and topics around the pure :mod:`.engine`.
+
+- ``detect`` consumes ``logins`` and ``transfers`` (co-partitioned by user id) in batches,
+  merges them in event time, runs the detector and publishes decisions, dead letters and
+  the contributions to rules keyed by something else than the user (``group_topic``,
+  keyed by that value, so Kafka repartitions them).
+- ``groups`` consumes those contributions and keeps the windows of each key (an IP, an
+  address) in its own table.
+- ``users`` / ``group_keys`` are changelog-backed tables (memory or RocksDB); each changed
+  key is written once per flush, not once per event, and the messages are acknowledged only
+  after the state that includes them is written.
+- ``follow_rules`` reads the compacted rules topic outside the consumer group (every worker
+  reads all of it) and the agents swap to a newly published rule set between two batches,
+  without a restart. (A Faust GlobalTable would do, but Faust insists on naming its
+  changelog topic ``<app id>-<table>-changelog``, and the topic's name is an interface.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import murmur2
+from faust.streams import _current_event
+from faust.types import TP
+
+from stream_guard.core.detector import Detector
+from stream_guard.core.errors import ConfigError, RuleSetError
+from stream_guard.core.rules.pack import RuleSet
+from stream_guard.settings import Settings
+from stream_guard.stream import rulesync
+from stream_guard.stream.engine import GroupEngine, Incoming, KeyedStore, UserEngine
+
+log = logging.getLogger("stream_guard.worker")
+
+#: Written after each flush of a changelog partition, alone in its record batch. Tansu answers
+#: ListOffsets "latest" with the first offset of the log's last batch + 1, so Faust's recovery
+#: reads only the first record of the last batch; with this marker last, that record is the
+#: marker and nothing of value is skipped (on Apache Kafka it is merely one small record).
+END_MARKER = b"\x00stream-guard-flush"
+RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+
+@contextlib.contextmanager
+def as_current(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event: tables pick the changelog partition from it.
+
+    Faust sets it only while an agent iterates one event at a time; writes made for a whole
+    batch (``take``) or from a timer need it set explicitly.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class Worker:
+    """Everything one worker process holds: the Faust app, its engines and counters."""
+
+    def __init__(self, settings: Settings, *, partitions: int, rules: RuleSet, rules_source: str):
+        self.settings = settings
+        self.partitions = partitions
+        self.rules_source = rules_source
+        self.rules_version: int | None = None
+        self.rules_checksum: str | None = None
+        self.rejected_checksum: str | None = None
+        self.rule_errors = 0
+        self.lock = asyncio.Lock()
+        self.app = app = faust.App(
+            settings.app_id,
+            broker=settings.broker,
+            store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+            datadir=str(settings.data_dir),
+            topic_partitions=partitions,
+            topic_replication_factor=settings.replication_factor,
+            web_port=settings.web_port,
+            web_enabled=False,
+            broker_session_timeout=settings.session_timeout,
+            broker_rebalance_timeout=settings.session_timeout,
+            broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+            consumer_auto_offset_reset="earliest",
+            stream_wait_empty=False,
+            table_standby_replicas=0,
+            key_serializer="raw",
+            value_serializer="raw",
+            producer_linger_ms=5,
+        )
+        self.source = app.topic(settings.logins_topic, settings.transfers_topic, **RAW)
+        self.decisions = app.topic(settings.decisions_topic, **RAW)
+        self.dead_letters = app.topic(settings.dead_letter_topic, **RAW)
+        self.group_topic = app.topic(settings.group_topic, partitions=partitions, **RAW)
+        # keys and values are bytes; the app's default serializers are raw
+        self.users = app.Table("users", partitions=partitions, key_type=bytes, value_type=bytes)
+        self.group_keys = app.Table("group-keys", partitions=partitions, key_type=bytes, value_type=bytes)
+        self.published: bytes | None = None  # the newest message on the rules topic
+        self.rules_ready = asyncio.Event()  # set once the rules topic has been read to its end
+        self._seen: bytes | None = None
+        detector = self._detector(rules)
+        self.user_engine = UserEngine(
+            detector,
+            topics=settings.input_topics,
+            load=lambda uid: self.users.get(uid.encode()),
+            partition_for=lambda key: (murmur2(key) & 0x7FFFFFFF) % partitions,  # Kafka's default partitioner
+            hold=settings.merge_hold,
+        )
+        self.group_engine = GroupEngine(detector, topic=settings.group_topic, load=self.group_keys.get)
+        self._stream: dict[str, Any] = {}
+        self._last_event: dict[tuple[str, int], Any] = {}
+        self._last_flush: dict[tuple[str, int], float] = {}
+        self._unflushed_outputs = False
+        self._started = time.monotonic()
+        self._register()
+
+    def _detector(self, rules: RuleSet) -> Detector:
+        return Detector(rules, lateness=self.settings.lateness_seconds)
+
+    # -- agents -------------------------------------------------------------------------
+    def _register(self) -> None:
+        app = self.app
+        s = self.settings
+
+        @app.task
+        async def follow_rules() -> None:
+            await self._follow_rules_topic()
+
+        @app.agent(self.source, name="stream_guard.detect")
+        async def detect(stream: Any) -> None:
+            self._stream["users"] = stream
+            await self._wait_for_rules()
+            async for events in stream.noack_take(s.batch_size, within=s.batch_wait):
+                async with self.lock:
+                    self._follow_rules()
+                    now = time.time()
+                    engine = self.user_engine
+                    parts = set()
+                    for ev in events:
+                        m = ev.message
+                        engine.accept(Incoming(m.topic, m.partition, m.offset, m.key, m.value, ev), now)
+                        self._last_event[("users", m.partition)] = ev
+                        parts.add(m.partition)
+                    for p in parts:
+                        engine.release(p, now, self._caught_up)
+                    self._publish(engine.out)
+                    await self._flush_due("users", engine.store, self.users, now)
+
+        @app.agent(self.group_topic, name="stream_guard.groups")
+        async def groups(stream: Any) -> None:
+            self._stream["groups"] = stream
+            async for events in stream.noack_take(s.batch_size, within=s.batch_wait):
+                async with self.lock:
+                    engine = self.group_engine
+                    for ev in events:
+                        m = ev.message
+                        engine.accept(Incoming(m.topic, m.partition, m.offset, m.key, m.value, ev))
+                        self._last_event[("groups", m.partition)] = ev
+                    self._publish(engine.out)
+                    await self._flush_due("groups", engine.store, self.group_keys, time.time())
+
+        @app.timer(interval=min(0.2, s.flush_interval, max(s.merge_hold, 0.05)))
+        async def tick() -> None:
+            async with self.lock:
+                self._follow_rules()
+                now = time.time()
+                engine = self.user_engine
+                for p in engine.merger.partitions():
+                    engine.release(p, now, self._caught_up)
+                self._publish(engine.out)
+                await self._flush_due("users", engine.store, self.users, now)
+                await self._flush_due("groups", self.group_engine.store, self.group_keys, now)
+
+        @app.timer(interval=30.0)
+        async def report() -> None:
+            log.info("stream-guard worker: %s", self.status())
+
+        app.on_partitions_revoked.connect(self._on_revoked)
+
+    async def _on_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        async with self.lock:
+            user_parts = {tp.partition for tp in revoked if tp.topic in self.settings.input_topics}
+            group_parts = {tp.partition for tp in revoked if tp.topic == self.settings.group_topic}
+            for p in user_parts:
+                self.user_engine.merger.drop(p)
+                self._last_event.pop(("users", p), None)
+            self.user_engine.store.drop_partitions(user_parts)
+            self.group_engine.store.drop_partitions(group_parts)
+            for p in group_parts:
+                self._last_event.pop(("groups", p), None)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _caught_up(self, topic: str, partition: int) -> bool:
+        """Nothing more to read now from ``topic``'s ``partition``: don't wait for it."""
+        consumer = self.app.consumer
+        tp = TP(topic, partition)
+        hw = consumer.highwater(tp)
+        if hw is None:
+            return False
+        last = self.user_engine.last_offset.get((topic, partition))
+        if last is None:
+            committed = consumer._committed_offset.get(tp)
+            return hw == 0 or (committed is not None and committed + 1 >= hw)
+        return last + 1 >= hw
+
+    def _publish(self, out: Any) -> None:
+        if not out:
+            return
+        for d in out.decisions:
+            self.decisions.send_soon(key=d.user_id.encode(), value=d.to_json())
+        for env, key in out.dead_letters:
+            self.dead_letters.send_soon(key=key, value=env)
+        for key, value in out.group_items:
+            self.group_topic.send_soon(key=key, value=value)
+        for topic, partition, key, value in out.reroutes:
+            self.app.topic(topic, **RAW).send_soon(key=key, value=value, partition=partition)
+        out.clear()
+        self._unflushed_outputs = True
+
+    async def _flush_due(self, name: str, store: KeyedStore, table: Any, now: float) -> None:
+        s = self.settings
+        for p in list(store.pending):
+            waiting = store.waiting(p)
+            last = self._last_flush.setdefault((name, p), now)
+            if waiting and (waiting >= s.flush_events or now - last >= s.flush_interval):
+                await self._flush(name, store, table, p)
+                self._last_flush[(name, p)] = now
+
+    async def _flush(self, name: str, store: KeyedStore, table: Any, partition: int) -> None:
+        event = self._last_event.get((name, partition))
+        stream = self._stream.get(name)
+        if event is None or stream is None:
+            return
+        writes, acks = store.flush(partition)
+        if writes:
+            producer = self.app.producer
+            if self._unflushed_outputs:
+                # decisions first: a state that says "done" implies its decisions are out
+                await producer.flush()
+                self._unflushed_outputs = False
+            with as_current(event):
+                for key, value in writes:
+                    table[key if isinstance(key, bytes) else key.encode()] = value
+            await producer.flush()
+            with as_current(event):
+                table[END_MARKER] = b""
+        for handle in acks:
+            await stream.ack(handle)
+
+    async def _follow_rules_topic(self) -> None:
+        """Keep :attr:`published` at the newest rule set on the rules topic, all worker long."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        tp = TopicPartition(self.settings.rules_topic, 0)
+        try:
+            await consumer.start()
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            while True:
+                batch = await consumer.getmany(tp, timeout_ms=500)
+                for msg in batch.get(tp, ()):
+                    if msg.key == rulesync.KEY and msg.value is not None:
+                        self.published = msg.value
+                # the high-water mark of fetch responses is right on Tansu too
+                hw = consumer.highwater(tp)
+                if hw is not None and await consumer.position(tp) >= hw:
+                    self.rules_ready.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("stream-guard: cannot follow the rules topic %s", self.settings.rules_topic)
+            self.rules_ready.set()
+        finally:
+            await consumer.stop()
+
+    async def _wait_for_rules(self) -> None:
+        try:
+            await asyncio.wait_for(self.rules_ready.wait(), timeout=30)
+        except TimeoutError:
+            log.error("stream-guard: the rules topic was not read within 30 s; starting with %s", self.rules_source)
+        async with self.lock:
+            self._follow_rules()
+
+    def _follow_rules(self) -> None:
+        """Swap to the published rule set if it changed (between two batches)."""
+        raw = self.published
+        if raw is None or raw is self._seen:
+            return
+        self._seen = raw
+        try:
+            published = rulesync.unpack(raw)
+        except ConfigError as exc:
+            self._reject(None, str(exc))
+            return
+        if published.checksum in (self.rules_checksum, self.rejected_checksum):
+            return
+        try:
+            rules = published.load()
+        except RuleSetError as exc:
+            detail = "; ".join(e.render() for e in exc.errors[:5])
+            self._reject(published.checksum, f"rule set version {published.version} is invalid: {detail}")
+            return
+        detector = self._detector(rules)
+        self.user_engine.set_detector(detector)
+        self.group_engine.set_detector(detector)
+        self.rules_version, self.rules_checksum = published.version, published.checksum
+        self.rules_source = f"published version {published.version}"
+        log.warning(
+            "stream-guard: now running rule set version %s (%s, %d rules)",
+            published.version, published.checksum[:19], len(rules.rules),
+        )
+
+    def _reject(self, checksum: str | None, message: str) -> None:
+        if checksum is not None and checksum == self.rejected_checksum:
+            return
+        self.rejected_checksum = checksum
+        self.rule_errors += 1
+        log.error("stream-guard: keeping the current rules: %s", message)
+
+    def status(self) -> dict[str, Any]:
+        u, g = self.user_engine.count, self.group_engine.count
+        return {
+            "events": u.events,
+            "decisions": u.decisions + g.decisions,
+            "dead_lettered": u.invalid,
+            "late": u.late,
+            "redelivered": u.duplicates + g.duplicates,
+            "rerouted": u.rerouted,
+            "held": self.user_engine.merger.held(),
+            "state_writes": self.user_engine.store.writes + self.group_engine.store.writes,
+            "rules": self.rules_source,
+            "rule_set_errors": self.rule_errors,
+        }

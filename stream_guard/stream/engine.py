@@ -1,0 +1,310 @@
+"""What a worker does with the messages of its partitions — without Faust, so it can be tested alone.
+
+The Faust shell (:mod:`stream_guard.stream.app`) hands every message it takes to
+:meth:`UserEngine.accept`, asks :meth:`UserEngine.release` to process what the event-time
+merge lets go, publishes what lands in :class:`Outputs`, and now and then calls
+:meth:`KeyedStore.flush` for a partition: the changed keys' states (one table write per key,
+however many events changed it) and the message handles that may now be acknowledged.
+
+Exactly-once state on an at-least-once stream: each key's stored state carries, per source
+topic, the offset of the last message folded into it. After a crash Kafka redelivers what
+follows the last committed offset; a redelivered message at or below the stored offset is
+already in the state and is skipped, so nothing is counted twice, and messages are only
+acknowledged (hence committed) after the state that includes them has been written, so
+nothing is forgotten.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from stream_guard.core.decisions import Decision
+from stream_guard.core.detector import Detector, GroupItem
+from stream_guard.core.errors import EventError
+from stream_guard.core.events import parse_event
+from stream_guard.core.state import GroupState, UserState
+from stream_guard.stream.deadletter import envelope
+from stream_guard.stream.merge import Merger
+
+_LEN = struct.Struct("<I")
+S = TypeVar("S", UserState, GroupState)
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One Kafka message as the shell saw it; ``handle`` is what the shell acknowledges."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    handle: Any = None
+
+
+@dataclass
+class Outputs:
+    """What processing produced since the shell last drained it."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    group_items: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value)
+    dead_letters: list[tuple[bytes, bytes | None]] = field(default_factory=list)  # (envelope, key)
+    reroutes: list[tuple[str, int, bytes, bytes]] = field(default_factory=list)  # topic, partition, key, value
+
+    def __bool__(self) -> bool:
+        return bool(self.decisions or self.group_items or self.dead_letters or self.reroutes)
+
+    def clear(self) -> None:
+        self.decisions.clear()
+        self.group_items.clear()
+        self.dead_letters.clear()
+        self.reroutes.clear()
+
+
+@dataclass
+class Counters:
+    events: int = 0
+    invalid: int = 0
+    late: int = 0
+    duplicates: int = 0  # redelivered: already folded into the stored state
+    rerouted: int = 0
+    decisions: int = 0
+
+
+def encode_stored(offsets: dict[str, int], state: bytes) -> bytes:
+    """A table value: the source offsets the state includes, then the state itself."""
+    head = orjson.dumps(offsets)
+    return _LEN.pack(len(head)) + head + state
+
+
+def decode_stored(data: bytes) -> tuple[dict[str, int], bytes]:
+    (n,) = _LEN.unpack_from(data)
+    start = _LEN.size
+    return orjson.loads(data[start : start + n]), data[start + n :]
+
+
+class _Entry(Generic[S]):
+    __slots__ = ("gen", "offsets", "partition", "state")
+
+    def __init__(self, state: S, offsets: dict[str, int], partition: int, gen: int):
+        self.state = state
+        self.offsets = offsets
+        self.partition = partition
+        self.gen = gen
+
+
+class KeyedStore(Generic[S]):
+    """Decoded states of the keys in use, which keys changed, which messages wait for a flush.
+
+    ``load(key)`` reads a key's stored bytes (the Faust table); a state built for an older
+    rule set is re-read under the current one on first use (rules that changed shape start
+    afresh, as the core's ``from_bytes`` does).
+    """
+
+    def __init__(self, cls: type[S], load: Callable[[Any], bytes | None], *, max_cached: int):
+        self.cls = cls
+        self._load = load
+        self.max_cached = max_cached
+        self.cache: dict[Any, _Entry[S]] = {}
+        self.dirty: dict[int, set[Any]] = {}
+        self.pending: dict[int, list[Any]] = {}  # partition -> handles to ack after the flush
+        self.gen = 0
+        self.rules: Any = None
+        self.writes = 0  # table writes so far
+
+    def set_rules(self, rules: Any) -> None:
+        self.rules = rules
+        self.gen += 1
+
+    def entry(self, key: Any, partition: int) -> _Entry[S]:
+        e = self.cache.get(key)
+        if e is not None and e.gen == self.gen:
+            return e
+        if e is not None:  # built under an older rule set
+            data: bytes | None = encode_stored(e.offsets, e.state.to_bytes())
+        else:
+            data = self._load(key)
+        if data is None:
+            e = _Entry(self.cls(), {}, partition, self.gen)
+        else:
+            offsets, raw = decode_stored(data)
+            e = _Entry(self.cls.from_bytes(raw, self.rules), offsets, partition, self.gen)
+        self.cache[key] = e
+        return e
+
+    def touch(self, key: Any, partition: int) -> None:
+        d = self.dirty.get(partition)
+        if d is None:
+            d = self.dirty[partition] = set()
+        d.add(key)
+
+    def done(self, partition: int, handle: Any) -> None:
+        """A message is processed: acknowledge it at the partition's next flush."""
+        p = self.pending.get(partition)
+        if p is None:
+            p = self.pending[partition] = []
+        p.append(handle)
+
+    def waiting(self, partition: int) -> int:
+        return len(self.pending.get(partition, ()))
+
+    def flush(self, partition: int) -> tuple[list[tuple[Any, bytes]], list[Any]]:
+        """The partition's changed keys as table writes, and the handles to acknowledge after them."""
+        keys = self.dirty.pop(partition, set())
+        writes = []
+        for k in keys:
+            e = self.cache[k]
+            writes.append((k, encode_stored(e.offsets, e.state.to_bytes())))
+        acks = self.pending.pop(partition, [])
+        self.writes += len(writes)
+        if len(self.cache) > self.max_cached:
+            self._evict()
+        return writes, acks
+
+    def _evict(self) -> None:
+        busy = set().union(*self.dirty.values()) if self.dirty else set()
+        excess = len(self.cache) - self.max_cached // 2
+        for k in [k for k in self.cache if k not in busy][:excess]:
+            del self.cache[k]
+
+    def drop_partitions(self, partitions: Iterable[int]) -> None:
+        """Partitions revoked in a rebalance: forget their states and unflushed work (the
+        messages were not acknowledged, so whoever gets the partition processes them again)."""
+        gone = set(partitions)
+        for p in gone:
+            self.dirty.pop(p, None)
+            self.pending.pop(p, None)
+        for k in [k for k, e in self.cache.items() if e.partition in gone]:
+            del self.cache[k]
+
+
+class UserEngine:
+    """The user-keyed part: parse, route, merge the two topics, detect."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        *,
+        topics: tuple[str, ...],
+        load: Callable[[str], bytes | None],
+        partition_for: Callable[[bytes], int],
+        hold: float,
+        max_cached: int = 200_000,
+    ):
+        self.detector = detector
+        self.topics = topics
+        self.partition_for = partition_for
+        self.store: KeyedStore[UserState] = KeyedStore(UserState, load, max_cached=max_cached)
+        self.store.set_rules(detector.rules)
+        self.merger = Merger(topics, hold=hold)
+        self.out = Outputs()
+        self.count = Counters()
+        self.last_offset: dict[tuple[str, int], int] = {}
+
+    def set_detector(self, detector: Detector) -> None:
+        """Swap the rules between two events; states are re-read under the new rules lazily."""
+        self.detector = detector
+        self.store.set_rules(detector.rules)
+
+    def accept(self, msg: Incoming, now: float) -> None:
+        self.last_offset[(msg.topic, msg.partition)] = msg.offset
+        try:
+            event = parse_event(msg.value)
+        except EventError as exc:
+            self._dead_letter(msg, str(exc), exc.code, exc.field, now)
+            return
+        key = event.user_id.encode()
+        if msg.key != key:
+            target = self.partition_for(key)
+            if target != msg.partition:
+                # Not keyed by user_id (a keyless producer): move it to the user's partition.
+                self.out.reroutes.append((msg.topic, target, key, msg.value))
+                self.count.rerouted += 1
+                self.store.done(msg.partition, msg.handle)
+                return
+        self.merger.add(msg.partition, msg.topic, event.ts.timestamp(), (msg, event), now=now)
+
+    def _dead_letter(self, msg: Incoming, reason: str, code: str, fld: str | None, now: float) -> None:
+        self.count.invalid += 1
+        env = envelope(
+            msg.value, reason=reason, code=code, field=fld, topic=msg.topic,
+            partition=msg.partition, offset=msg.offset, received_at=now, key=msg.key,
+        )
+        self.out.dead_letters.append((env, msg.key))
+        self.store.done(msg.partition, msg.handle)
+
+    def release(self, partition: int, now: float, caught_up: Callable[[str, int], bool]) -> int:
+        """Process what the merge lets go in ``partition``; returns how many events."""
+        ready = self.merger.release(partition, now=now, caught_up=caught_up)
+        if not ready:
+            return 0
+        store = self.store
+        detector = self.detector
+        out = self.out
+        count = self.count
+        for msg, event in ready:
+            uid = event.user_id
+            e = store.entry(uid, partition)
+            if e.offsets.get(msg.topic, -1) >= msg.offset:
+                count.duplicates += 1
+            else:
+                res = detector.process_user(event, e.state)
+                e.offsets[msg.topic] = msg.offset
+                store.touch(uid, partition)
+                count.events += 1
+                if res.late:
+                    count.late += 1
+                elif res.duplicate:
+                    count.duplicates += 1
+                if res.decisions:
+                    out.decisions.extend(res.decisions)
+                    count.decisions += len(res.decisions)
+                for item in res.group_items:
+                    out.group_items.append(encode_group_item(item))
+            store.done(partition, msg.handle)
+        return len(ready)
+
+
+def encode_group_item(item: GroupItem) -> tuple[bytes, bytes]:
+    return orjson.dumps([item.key, item.value]), orjson.dumps(item.to_dict())
+
+
+def decode_group_item(value: bytes) -> GroupItem:
+    return GroupItem(**orjson.loads(value))
+
+
+class GroupEngine:
+    """The part keyed by something else than the user (an IP, an address): GroupItems
+    arrive repartitioned by that key and fold into its windows."""
+
+    def __init__(self, detector: Detector, *, topic: str, load: Callable[[bytes], bytes | None], max_cached: int = 200_000):
+        self.detector = detector
+        self.topic = topic
+        self.store: KeyedStore[GroupState] = KeyedStore(GroupState, load, max_cached=max_cached)
+        self.store.set_rules(detector.rules)
+        self.out = Outputs()
+        self.count = Counters()
+
+    def set_detector(self, detector: Detector) -> None:
+        self.detector = detector
+        self.store.set_rules(detector.rules)
+
+    def accept(self, msg: Incoming) -> None:
+        key = msg.key or b""
+        e = self.store.entry(key, msg.partition)
+        if e.offsets.get(self.topic, -1) >= msg.offset:
+            self.count.duplicates += 1
+        else:
+            d = self.detector.process_group(decode_group_item(msg.value), e.state)
+            e.offsets[self.topic] = msg.offset
+            self.store.touch(key, msg.partition)
+            self.count.events += 1
+            if d is not None:
+                self.out.decisions.append(d)
+                self.count.decisions += 1
+        self.store.done(msg.partition, msg.handle)
