@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     merge_hold: float = Field(0.5, ge=0, description="Longest a login waits for the transfers of the same moment (and vice versa) to put the two topics in event-time order.")
     session_timeout: float = Field(10.0, gt=0, description="Kafka consumer session and rebalance timeout (seconds).")
     log_level: Literal["debug", "info", "warn", "error"] = "warn"
+    stats_file: Path | None = Field(
+        None, description="Write the worker's counters here as JSON every second (the demo and benchmarks read it)."
+    )
 
     @field_validator("broker")
     @classmethod

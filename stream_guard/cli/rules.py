@@ -77,3 +77,43 @@ def test(
     out.print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
     if failed or not outcomes:
         raise typer.Exit(1)
+
+
+@app.command("publish")
+def publish(
+    directory: DirArg = None,
+    broker: Annotated[
+        str | None,
+        typer.Option("--broker", "-b", help="Kafka bootstrap servers, kafka://host:port (env STREAM_GUARD_BROKER).", show_default=False),
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option("--version", help="Version number to publish (default: the published one + 1).", show_default=False),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Settings file (.toml or .yaml).", show_default=False),
+    ] = None,
+) -> None:
+    """Validate a rule set and publish it to the rules topic; running workers switch to it.
+
+    A rule set with any error is refused (printed like `rules check`). Workers load a
+    published set between two batches, without a restart; one that fails to load there is
+    logged and counted, and the previous set stays in force.
+    """
+    from stream_guard.cli.worker import settings_or_exit
+    from stream_guard.core.errors import ConfigError
+    from stream_guard.stream.publish import publish as do_publish
+
+    settings = settings_or_exit(config, broker=broker)
+    path = rules_dir_or_default(directory)
+    rules = load_rules_or_exit(path)
+    try:
+        rs = do_publish(settings, path, version=version)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    out.print(
+        f"published rule set version {rs.version} ({len(rules.rules)} rules, {len(rs.files)} files, "
+        f"{rs.checksum[:19]}…) from {path} to {settings.rules_topic} on {settings.broker}"
+    )

@@ -46,6 +46,9 @@ def worker_command(
     ] = None,
     lateness: Annotated[str | None, typer.Option("--lateness", help="Accept events this far behind a user's newest event (default 10m).", show_default=False)] = None,
     log_level: Annotated[str | None, typer.Option("--log-level", "-l", help="debug, info, warn or error (default warn).", show_default=False)] = None,
+    stats_file: Annotated[
+        Path | None, typer.Option("--stats-file", help="Write the worker's counters here as JSON every second.", show_default=False)
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Consume logins and transfers, detect, publish decisions (runs until Ctrl-C).
@@ -55,7 +58,7 @@ def worker_command(
     """
     settings = settings_or_exit(
         config, broker=broker, web_port=web_port, rules_dir=rules, data_dir=data_dir,
-        store=store, lateness=lateness, log_level=log_level,
+        store=store, lateness=lateness, log_level=log_level, stats_file=stats_file,
     )
     ruleset = load_rules_or_exit(settings.rules_dir)
     from stream_guard.stream.runner import run_worker

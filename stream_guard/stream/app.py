@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import faust
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
@@ -116,7 +117,8 @@ class Worker:
         self._last_event: dict[tuple[str, int], Any] = {}
         self._last_flush: dict[tuple[str, int], float] = {}
         self._unflushed_outputs = False
-        self._started = time.monotonic()
+        self.first_event_at: float | None = None  # wall time of the first and last batch
+        self.last_event_at: float | None = None
         self._register()
 
     def _detector(self, rules: RuleSet) -> Detector:
@@ -141,6 +143,9 @@ class Worker:
                     now = time.time()
                     engine = self.user_engine
                     parts = set()
+                    if self.first_event_at is None:
+                        self.first_event_at = now
+                    self.last_event_at = now
                     for ev in events:
                         m = ev.message
                         engine.accept(Incoming(m.topic, m.partition, m.offset, m.key, m.value, ev), now)
@@ -179,6 +184,15 @@ class Worker:
         @app.timer(interval=30.0)
         async def report() -> None:
             log.info("stream-guard worker: %s", self.status())
+
+        if s.stats_file is not None:
+            stats_file = s.stats_file
+
+            @app.timer(interval=1.0)
+            async def write_stats() -> None:
+                tmp = stats_file.with_name(stats_file.name + ".tmp")
+                tmp.write_bytes(orjson.dumps(self.status()))
+                tmp.replace(stats_file)  # readers never see half a file
 
         app.on_partitions_revoked.connect(self._on_revoked)
 
@@ -338,5 +352,9 @@ class Worker:
             "held": self.user_engine.merger.held(),
             "state_writes": self.user_engine.store.writes + self.group_engine.store.writes,
             "rules": self.rules_source,
+            "rules_version": self.rules_version,
             "rule_set_errors": self.rule_errors,
+            "first_event_at": self.first_event_at,
+            "last_event_at": self.last_event_at,
+            "written_at": time.time(),
         }

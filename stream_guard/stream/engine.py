@@ -205,6 +205,7 @@ class UserEngine:
         self.out = Outputs()
         self.count = Counters()
         self.last_offset: dict[tuple[str, int], int] = {}
+        self._partition_of: dict[str, int] = {}  # user_id -> its partition (murmur2, cached)
 
     def set_detector(self, detector: Detector) -> None:
         """Swap the rules between two events; states are re-read under the new rules lazily."""
@@ -218,15 +219,20 @@ class UserEngine:
         except EventError as exc:
             self._dead_letter(msg, str(exc), exc.code, exc.field, now)
             return
-        key = event.user_id.encode()
-        if msg.key != key:
-            target = self.partition_for(key)
-            if target != msg.partition:
-                # Not keyed by user_id (a keyless producer): move it to the user's partition.
-                self.out.reroutes.append((msg.topic, target, key, msg.value))
-                self.count.rerouted += 1
-                self.store.done(msg.partition, msg.handle)
-                return
+        uid = event.user_id
+        target = self._partition_of.get(uid)
+        if target is None:
+            if len(self._partition_of) > 1_000_000:
+                self._partition_of.clear()
+            target = self._partition_of[uid] = self.partition_for(uid.encode())
+        if target != msg.partition:
+            # Not where Kafka's default partitioner puts user_id (a keyless producer, another
+            # key, librdkafka's CRC32 partitioner): move it to the user's partition, where the
+            # rest of the user's events and state are.
+            self.out.reroutes.append((msg.topic, target, uid.encode(), msg.value))
+            self.count.rerouted += 1
+            self.store.done(msg.partition, msg.handle)
+            return
         self.merger.add(msg.partition, msg.topic, event.ts.timestamp(), (msg, event), now=now)
 
     def _dead_letter(self, msg: Incoming, reason: str, code: str, fld: str | None, now: float) -> None:

@@ -34,6 +34,17 @@ def input_partitions(settings: Settings, timeout: float = 15.0) -> int:
     return distinct.pop()  # type: ignore[return-value]
 
 
+def check_group_topic(settings: Settings, partitions: int) -> None:
+    from stream_guard.stream.admin import partition_counts
+
+    n = partition_counts(settings.bootstrap_servers, [settings.group_topic])[settings.group_topic]
+    if n != partitions:
+        raise ConfigError(
+            f"topic {settings.group_topic} has {n} partitions, the input topics {partitions}: "
+            "they must match (delete it; the worker recreates it)"
+        )
+
+
 def build_worker(settings: Settings, rules: RuleSet, *, rules_source: str, partitions: int | None = None):
     from stream_guard.stream.app import Worker
 
@@ -50,6 +61,7 @@ def run_worker(settings: Settings, rules: RuleSet, *, rules_source: str) -> None
 
     partitions = input_partitions(settings)
     create_topics(settings, partitions=partitions)  # outputs and internal topics, if missing
+    check_group_topic(settings, partitions)
     worker = build_worker(settings, rules, rules_source=rules_source, partitions=partitions)
     logging.getLogger("stream_guard").setLevel(settings.log_level.upper().replace("WARN", "WARNING"))
     print(

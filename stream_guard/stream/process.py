@@ -1,0 +1,124 @@
+"""A worker in a child process, for the demo, the benchmarks and the integration tests.
+
+>>> WorkerProcess.__name__
+'WorkerProcess'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stream_guard.settings import Settings
+from stream_guard.stream.broker import free_port
+
+#: Settings passed to the child through its environment (STREAM_GUARD_<NAME>).
+_ENV_FIELDS = (
+    "broker", "app_id", "logins_topic", "transfers_topic", "decisions_topic", "dead_letter_topic",
+    "rules_topic", "group_topic", "lateness", "store", "flush_interval", "merge_hold",
+)
+
+
+class WorkerProcess:
+    """``stream-guard worker`` in its own process group, its log and counters in ``workdir``."""
+
+    def __init__(self, settings: Settings, *, workdir: Path | None = None, rules: Path | None = None, extra_env: dict[str, str] | None = None):
+        self.settings = settings
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="stream-guard-worker-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.rules = rules
+        self.extra_env = extra_env or {}
+        self.stats_path = self.workdir / "stats.json"
+        self.log_path = self.workdir / "worker.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, **self.extra_env}
+        for name in _ENV_FIELDS:
+            env[f"STREAM_GUARD_{name.upper()}"] = str(getattr(self.settings, name))
+        cmd = [
+            sys.executable, "-m", "stream_guard", "worker",
+            "--web-port", str(free_port()),
+            "--stats-file", str(self.stats_path),
+            "--data-dir", str(self.workdir / "data"),
+        ]
+        if self.rules is not None:
+            cmd += ["--rules", str(self.rules)]
+        self.stats_path.unlink(missing_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stats(self) -> dict[str, Any]:
+        try:
+            return orjson.loads(self.stats_path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return {}
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_for(self, predicate, timeout: float, what: str = "the worker") -> dict[str, Any]:
+        """Poll the counters until ``predicate(stats)``; RuntimeError (with the log) if it dies or times out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.stats()
+            if s and predicate(s):
+                return s
+            if not self.alive():
+                raise RuntimeError(f"{what} exited ({self.proc.returncode if self.proc else '?'}):\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: timed out after {timeout:g}s; last stats {s}\n{self.log_tail()}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye: what a crash looks like."""
+        self._signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait(10)
+        else:
+            self._signal(signal.SIGKILL)  # children left in its group, if any
+        return self.proc.returncode
+
+    def _signal(self, sig: int) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

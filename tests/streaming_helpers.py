@@ -1,0 +1,83 @@
+"""Helpers of the streaming tests: fresh topic names, raw producing, reading topics back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from stream_guard.core.detector import Detector
+from stream_guard.core.rules.loader import load_rules
+from stream_guard.replay import replay
+from stream_guard.settings import Settings
+
+
+def fresh_settings(broker: Any, **kw: Any) -> Settings:
+    """Settings on ``broker`` with topic names and app id of their own (``kw`` overrides)."""
+    tag = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "broker": broker.url,
+        "app_id": f"sg-test-{tag}",
+        "logins_topic": f"logins-{tag}",
+        "transfers_topic": f"transfers-{tag}",
+        "decisions_topic": f"decisions-{tag}",
+        "dead_letter_topic": f"dead-letter-{tag}",
+        "rules_topic": f"rules-{tag}",
+        "group_topic": f"group-items-{tag}",
+    }
+    values.update(kw)
+    return Settings(**values)
+
+
+def produce_raw(settings: Settings, messages: Iterable[tuple[str, bytes | None, bytes]]) -> None:
+    """Send ``(topic, key, value)`` as they are: no validation, no routing."""
+    from aiokafka import AIOKafkaProducer
+
+    async def go() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=False)
+        await p.start()
+        try:
+            for topic, key, value in messages:
+                await p.send(topic, value, key=key)
+            await p.flush()
+        finally:
+            await p.stop()
+
+    asyncio.run(go())
+
+
+def wait_for_records(settings: Settings, topics: list[str], expected: int, timeout: float = 30.0) -> list[Any]:
+    """Records of ``topics`` from the beginning, once ``expected`` arrived (or ``timeout``)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from stream_guard.stream.admin import partition_counts_async
+
+    async def go() -> list[Any]:
+        counts = await partition_counts_async(settings.bootstrap_servers, topics)
+        c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False)
+        await c.start()
+        try:
+            parts = [TopicPartition(t, p) for t in topics for p in range(counts[t] or 0)]
+            c.assign(parts)
+            await c.seek_to_beginning(*parts)
+            got: list[Any] = []
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while len(got) < expected and loop.time() < deadline:
+                batch = await c.getmany(timeout_ms=200)
+                for records in batch.values():
+                    got.extend(records)
+            return got
+        finally:
+            await c.stop()
+
+    return asyncio.run(go())
+
+
+def replay_decisions(lines: list[bytes], rules_dir: Path) -> list[dict]:
+    """What ``stream-guard replay`` decides for these lines."""
+    out: list[dict] = []
+    replay(lines, Detector(load_rules(rules_dir)), lambda d: out.append(d.to_dict()))
+    return out
