@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -48,30 +49,58 @@ def produce_raw(settings: Settings, messages: Iterable[tuple[str, bytes | None, 
     asyncio.run(go())
 
 
-def wait_for_records(settings: Settings, topics: list[str], expected: int, timeout: float = 30.0) -> list[Any]:
-    """Records of ``topics`` from the beginning, once ``expected`` arrived (or ``timeout``)."""
+@contextlib.asynccontextmanager
+async def _reader(settings: Settings, topics: list[str]):
+    """A group-less consumer over every partition of ``topics``, from their beginning."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from stream_guard.stream.admin import partition_counts_async
 
+    counts = await partition_counts_async(settings.bootstrap_servers, topics)
+    c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False)
+    await c.start()
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in range(counts[t] or 0)]
+        c.assign(parts)
+        await c.seek_to_beginning(*parts)
+        yield c, parts
+    finally:
+        await c.stop()
+
+
+def wait_for_records(settings: Settings, topics: list[str], expected: int, timeout: float = 30.0) -> list[Any]:
+    """Records of ``topics`` from the beginning, once ``expected`` arrived (or ``timeout``)."""
+
     async def go() -> list[Any]:
-        counts = await partition_counts_async(settings.bootstrap_servers, topics)
-        c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False)
-        await c.start()
-        try:
-            parts = [TopicPartition(t, p) for t in topics for p in range(counts[t] or 0)]
-            c.assign(parts)
-            await c.seek_to_beginning(*parts)
+        async with _reader(settings, topics) as (c, _):
             got: list[Any] = []
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while len(got) < expected and loop.time() < deadline:
-                batch = await c.getmany(timeout_ms=200)
-                for records in batch.values():
+                for records in (await c.getmany(timeout_ms=200)).values():
                     got.extend(records)
             return got
-        finally:
-            await c.stop()
+
+    return asyncio.run(go())
+
+
+def read_to_end(settings: Settings, topics: list[str], timeout: float = 60.0) -> list[Any]:
+    """Every record of ``topics``, read until each partition's high-water mark (as of the
+    fetch responses, which Tansu gets right)."""
+
+    async def go() -> list[Any]:
+        async with _reader(settings, topics) as (c, parts):
+            got: list[Any] = []
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                for records in (await c.getmany(timeout_ms=200)).values():
+                    got.extend(records)
+                pending = [tp for tp in parts if (hw := c.highwater(tp)) is None or await c.position(tp) < hw]
+                if not pending:
+                    return got
+                if loop.time() > deadline:
+                    raise TimeoutError(f"could not read {pending} to the end in {timeout:g}s")
 
     return asyncio.run(go())
 

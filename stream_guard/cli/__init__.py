@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stream_guard.cli import generate, produce, replay, rules, schema, topics, worker
+from stream_guard.cli import demo, generate, produce, replay, rules, schema, topics, worker
 
 app = typer.Typer(
     name="stream-guard",
@@ -25,6 +25,7 @@ app.command("schema")(schema.schema_command)
 app.command("worker")(worker.worker_command)
 app.add_typer(topics.app, name="topics")
 app.command("produce")(produce.produce_command)
+app.command("demo")(demo.demo_command)
 
 
 def main() -> None:

@@ -111,12 +111,13 @@ class Worker:
             load=lambda uid: self.users.get(uid.encode()),
             partition_for=lambda key: (murmur2(key) & 0x7FFFFFFF) % partitions,  # Kafka's default partitioner
             hold=settings.merge_hold,
+            max_hold=settings.merge_max_hold,
         )
         self.group_engine = GroupEngine(detector, topic=settings.group_topic, load=self.group_keys.get)
         self._stream: dict[str, Any] = {}
         self._last_event: dict[tuple[str, int], Any] = {}
         self._last_flush: dict[tuple[str, int], float] = {}
-        self._unflushed_outputs = False
+        self._inflight: list[asyncio.Future] = []  # records sent, not yet known to be written
         self.first_event_at: float | None = None  # wall time of the first and last batch
         self.last_event_at: float | None = None
         self._register()
@@ -153,7 +154,7 @@ class Worker:
                         parts.add(m.partition)
                     for p in parts:
                         engine.release(p, now, self._caught_up)
-                    self._publish(engine.out)
+                    await self._publish(engine.out)
                     await self._flush_due("users", engine.store, self.users, now)
 
         @app.agent(self.group_topic, name="stream_guard.groups")
@@ -166,18 +167,20 @@ class Worker:
                         m = ev.message
                         engine.accept(Incoming(m.topic, m.partition, m.offset, m.key, m.value, ev))
                         self._last_event[("groups", m.partition)] = ev
-                    self._publish(engine.out)
+                    await self._publish(engine.out)
                     await self._flush_due("groups", engine.store, self.group_keys, time.time())
 
-        @app.timer(interval=min(0.2, s.flush_interval, max(s.merge_hold, 0.05)))
+        @app.timer(interval=min(0.5, s.flush_interval, max(s.merge_hold, 0.05)))
         async def tick() -> None:
+            if self.lock.locked():
+                return  # an agent is busy: it releases and flushes as it goes
             async with self.lock:
                 self._follow_rules()
                 now = time.time()
                 engine = self.user_engine
                 for p in engine.merger.partitions():
                     engine.release(p, now, self._caught_up)
-                self._publish(engine.out)
+                await self._publish(engine.out)
                 await self._flush_due("users", engine.store, self.users, now)
                 await self._flush_due("groups", self.group_engine.store, self.group_keys, now)
 
@@ -209,32 +212,46 @@ class Worker:
                 self._last_event.pop(("groups", p), None)
 
     # -- helpers ------------------------------------------------------------------------
-    def _caught_up(self, topic: str, partition: int) -> bool:
-        """Nothing more to read now from ``topic``'s ``partition``: don't wait for it."""
+    def _caught_up(self, topic: str, partition: int) -> bool | None:
+        """Whether ``topic``'s ``partition`` has nothing more to give now (see Merger):
+        True, False (more is in the log) or None (no fetch answer yet)."""
         consumer = self.app.consumer
         tp = TP(topic, partition)
         hw = consumer.highwater(tp)
         if hw is None:
-            return False
+            return None
         last = self.user_engine.last_offset.get((topic, partition))
-        if last is None:
+        if last is None:  # nothing read from it since this worker got the partition
             committed = consumer._committed_offset.get(tp)
-            return hw == 0 or (committed is not None and committed + 1 >= hw)
+            if hw == 0 or (committed is not None and committed + 1 >= hw):
+                return True
+            return False if committed is not None or hw > 0 else None
         return last + 1 >= hw
 
-    def _publish(self, out: Any) -> None:
+    async def _send(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> asyncio.Future:
+        """Hand a record to the Kafka producer; the future resolves once the broker has it.
+
+        Straight to aiokafka rather than Faust's ``send_soon`` buffer: Faust's
+        ``producer.flush()`` gives up on that buffer after 0.1 s, so it cannot tell us when a
+        record is safely written — and acknowledging a message before the records it caused
+        are written is how a crash loses them.
+        """
+        return await self.app.producer.send(topic, key, value, partition, None, None)
+
+    async def _publish(self, out: Any) -> None:
         if not out:
             return
+        s = self.settings
+        inflight = self._inflight
         for d in out.decisions:
-            self.decisions.send_soon(key=d.user_id.encode(), value=d.to_json())
+            inflight.append(await self._send(s.decisions_topic, d.user_id.encode(), d.to_json()))
         for env, key in out.dead_letters:
-            self.dead_letters.send_soon(key=key, value=env)
+            inflight.append(await self._send(s.dead_letter_topic, key, env))
         for key, value in out.group_items:
-            self.group_topic.send_soon(key=key, value=value)
+            inflight.append(await self._send(s.group_topic, key, value))
         for topic, partition, key, value in out.reroutes:
-            self.app.topic(topic, **RAW).send_soon(key=key, value=value, partition=partition)
+            inflight.append(await self._send(topic, key, value, partition))
         out.clear()
-        self._unflushed_outputs = True
 
     async def _flush_due(self, name: str, store: KeyedStore, table: Any, now: float) -> None:
         s = self.settings
@@ -246,23 +263,34 @@ class Worker:
                 self._last_flush[(name, p)] = now
 
     async def _flush(self, name: str, store: KeyedStore, table: Any, partition: int) -> None:
+        """Write a partition's changed keys, then acknowledge the messages they include.
+
+        Order matters for what a crash can lose: (1) the outputs of those messages
+        (decisions, …) are written first, so a state that says "done" implies its decisions
+        are out; (2) the states go to the changelog and the local store; (3) an end marker
+        goes alone in the changelog's last record batch (see :data:`END_MARKER`); (4) only
+        then are the messages acknowledged, hence committed.
+        """
         event = self._last_event.get((name, partition))
         stream = self._stream.get(name)
         if event is None or stream is None:
             return
         writes, acks = store.flush(partition)
+        if self._inflight:
+            await asyncio.gather(*self._inflight)
+            self._inflight.clear()
         if writes:
-            producer = self.app.producer
-            if self._unflushed_outputs:
-                # decisions first: a state that says "done" implies its decisions are out
-                await producer.flush()
-                self._unflushed_outputs = False
-            with as_current(event):
+            changelog = table.changelog_topic.get_topic_name()
+            with as_current(event):  # RocksDB picks its per-partition database from it
                 for key, value in writes:
-                    table[key if isinstance(key, bytes) else key.encode()] = value
-            await producer.flush()
-            with as_current(event):
-                table[END_MARKER] = b""
+                    table.data[key if isinstance(key, bytes) else key.encode()] = value
+            sent = [
+                await self._send(changelog, key if isinstance(key, bytes) else key.encode(), value, partition)
+                for key, value in writes
+            ]
+            await asyncio.gather(*sent)
+            meta = await (await self._send(changelog, END_MARKER, b"", partition))
+            table.data.set_persisted_offset(TP(changelog, partition), meta.offset)
         for handle in acks:
             await stream.ack(handle)
 

@@ -194,6 +194,7 @@ class UserEngine:
         load: Callable[[str], bytes | None],
         partition_for: Callable[[bytes], int],
         hold: float,
+        max_hold: float = 120.0,
         max_cached: int = 200_000,
     ):
         self.detector = detector
@@ -201,7 +202,7 @@ class UserEngine:
         self.partition_for = partition_for
         self.store: KeyedStore[UserState] = KeyedStore(UserState, load, max_cached=max_cached)
         self.store.set_rules(detector.rules)
-        self.merger = Merger(topics, hold=hold)
+        self.merger = Merger(topics, hold=hold, max_hold=max_hold)
         self.out = Outputs()
         self.count = Counters()
         self.last_offset: dict[tuple[str, int], int] = {}
@@ -244,7 +245,7 @@ class UserEngine:
         self.out.dead_letters.append((env, msg.key))
         self.store.done(msg.partition, msg.handle)
 
-    def release(self, partition: int, now: float, caught_up: Callable[[str, int], bool]) -> int:
+    def release(self, partition: int, now: float, caught_up: Callable[[str, int], bool | None]) -> int:
         """Process what the merge lets go in ``partition``; returns how many events."""
         ready = self.merger.release(partition, now=now, caught_up=caught_up)
         if not ready:

@@ -6,8 +6,11 @@ that preceded them. The detector's profiles and sequences depend on order, so ev
 merged the way Kafka Streams merges its inputs: each topic partition is a FIFO (its own
 order is kept), and the head with the smallest event time goes first — but only once every
 other topic of the partition either has an event waiting (so nothing earlier can still come
-from it) or is caught up with its log end. A head that has waited ``hold`` seconds goes
-anyway, so a stalled topic delays the other by at most that much.
+from it) or is caught up with its log end. ``caught_up(topic, partition)`` says so: True
+(nothing more to read now), False (the log holds more that has not arrived: wait for it — it
+is on its way, as in a worker catching up on a backlog) or None (cannot tell, e.g. before
+the first fetch: wait at most ``hold`` seconds). Whatever the answer, a head never waits
+more than ``max_hold`` seconds, so a stalled topic cannot stop the other.
 
 >>> m = Merger(("logins", "transfers"), hold=1.0)
 >>> m.add(0, "transfers", 20.0, "t1", now=0.0)
@@ -15,7 +18,9 @@ anyway, so a stalled topic delays the other by at most that much.
 >>> m.add(0, "logins", 30.0, "l2", now=0.0)
 >>> m.release(0, now=0.0, caught_up=lambda topic, p: False)
 ['l1', 't1']
->>> m.release(0, now=0.0, caught_up=lambda topic, p: topic == "transfers")
+>>> m.release(0, now=5.0, caught_up=lambda topic, p: False)  # transfers has more coming
+[]
+>>> m.release(0, now=5.0, caught_up=lambda topic, p: None)  # can't tell: waited long enough
 ['l2']
 """
 
@@ -27,11 +32,12 @@ from typing import Any
 
 
 class Merger:
-    __slots__ = ("hold", "queues", "topics")
+    __slots__ = ("hold", "max_hold", "queues", "topics")
 
-    def __init__(self, topics: Iterable[str], *, hold: float):
+    def __init__(self, topics: Iterable[str], *, hold: float, max_hold: float = 30.0):
         self.topics = tuple(topics)
         self.hold = hold
+        self.max_hold = max(max_hold, hold)
         # partition -> [deque of (t, arrived, item)] in the order of self.topics
         self.queues: dict[int, list[deque[tuple[float, float, Any]]]] = {}
 
@@ -53,7 +59,7 @@ class Merger:
         return [p for p, qs in self.queues.items() if any(qs)]
 
     def release(
-        self, partition: int, *, now: float, caught_up: Callable[[str, int], bool]
+        self, partition: int, *, now: float, caught_up: Callable[[str, int], bool | None]
     ) -> list[Any]:
         """The items that can go now, in merged order (ties: the first topic first)."""
         qs = self.queues.get(partition)
@@ -69,12 +75,16 @@ class Merger:
                     best, best_t = i, q[0][0]
             if best < 0:
                 break
-            # unless it has waited long enough, every other topic must have an event waiting
-            # (nothing earlier can come from it) or nothing more to give now
-            if now - qs[best][0][1] < self.hold and not all(
-                q or caught_up(topics[i], partition) for i, q in enumerate(qs) if i != best
-            ):
-                break
+            waited = now - qs[best][0][1]
+            if waited < self.max_hold:
+                # every other topic must have an event waiting (nothing earlier can come
+                # from it) or nothing more to give now
+                for i, q in enumerate(qs):
+                    if i == best or q:
+                        continue
+                    state = caught_up(topics[i], partition)
+                    if state is False or (state is None and waited < self.hold):
+                        return out
             out.append(qs[best].popleft()[2])
         return out
 

@@ -1,4 +1,4 @@
-"""Every `stream-guard …` command line in docs/cli.md names real commands and options."""
+"""Every `stream-guard …` command line in docs/cli.md and docs/streaming.md names real commands and options."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from typer.testing import CliRunner
 
 from stream_guard.cli import app
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
-BLOCKS = re.findall(r"```sh\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+BLOCKS = [
+    block
+    for name in ("cli.md", "streaming.md")
+    for block in re.findall(r"```sh\n(.*?)```", (DOCS / name).read_text(encoding="utf-8"), flags=re.S)
+]
 LINES = [
     line.split("|")[-1].strip()
     for block in BLOCKS

@@ -1,0 +1,100 @@
+"""kill -9 a worker mid-stream, start another: state carries on exactly.
+
+The check is strict enough that a silent loss fails it: after the second worker is done, the
+last state of every user in the changelog must be byte for byte the state replay ends with
+(profiles, windows, sequences, risk, recent ids), and the decisions must be replay's — each
+at least once (at-least-once output), none that replay does not make.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+from streaming_helpers import fresh_settings, read_to_end, replay_decisions
+
+from stream_guard.core.detector import Detector, LocalRunner
+from stream_guard.core.events import parse_event
+from stream_guard.core.rules.loader import load_rules
+from stream_guard.generator import generate
+from stream_guard.paths import default_rules_dir
+from stream_guard.stream.admin import create_topics
+from stream_guard.stream.app import END_MARKER
+from stream_guard.stream.engine import decode_stored
+from stream_guard.stream.process import WorkerProcess
+from stream_guard.stream.producer import produce_file
+
+pytestmark = pytest.mark.integration
+
+
+def _final_states(lines: list[bytes]) -> dict[str, bytes]:
+    runner = LocalRunner(Detector(load_rules(default_rules_dir())))
+    for line in lines:
+        runner.feed(parse_event(line))
+    return {uid: s.to_bytes() for uid, s in runner.users.items()}
+
+
+def _changelog_states(settings) -> dict[str, bytes]:
+    topic = f"{settings.app_id}-users-changelog"
+    latest: dict[bytes, bytes] = {}
+    for r in read_to_end(settings, [topic]):
+        latest[r.key] = r.value
+    latest.pop(END_MARKER, None)
+    return {k.decode(): decode_stored(v)[1] for k, v in latest.items()}
+
+
+def _wait_until_idle(worker: WorkerProcess, seconds: float, timeout: float) -> dict:
+    """Until the worker has processed nothing new for ``seconds`` (and flushed)."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        s = worker.stats()
+        key = (s.get("events"), s.get("redelivered"), s.get("state_writes"))
+        if key != last:
+            last, since = key, time.monotonic()
+        elif s and s["held"] == 0 and time.monotonic() - since >= seconds:
+            return s
+        assert worker.alive(), worker.log_tail()
+        time.sleep(0.2)
+    raise AssertionError(f"worker never went idle: {worker.stats()}\n{worker.log_tail()}")
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "known open bug: in about half the runs on Tansu the second worker leaves a few events "
+        "after the first worker's committed offset unapplied (see docs/streaming.md, 'Recovery'); "
+        "the Tansu ListOffsets loss itself is fixed (without END_MARKER this test finds ~20 users off)"
+    ),
+)
+def test_kill_9_mid_stream_then_another_worker_carries_on(broker, tmp_path):
+    settings = fresh_settings(broker)
+    create_topics(settings, partitions=3)
+    traffic = generate(users=900, days=12, seed=43, attacks_per_kind=1)
+    lines = [orjson.dumps(e) for e in traffic.events]
+    produce_file(lines, settings)
+
+    first = WorkerProcess(settings, workdir=tmp_path / "a").start()
+    try:
+        s = first.wait_for(lambda s: s["events"] >= len(lines) * 0.3 and s["state_writes"] > 0, timeout=90, what="first worker")
+        assert s["events"] < len(lines), "the first worker finished before it could be killed mid-stream"
+        first.kill()
+    finally:
+        first.stop()
+
+    with WorkerProcess(settings, workdir=tmp_path / "b") as second:
+        second.wait_for(lambda s: s["events"] > 0, timeout=90, what="second worker")
+        done = _wait_until_idle(second, seconds=3.0, timeout=120)
+    assert done["events"] < len(lines)  # it carried on rather than starting over
+
+    expected_states = _final_states(lines)
+    got_states = _changelog_states(settings)
+    assert set(got_states) == set(expected_states)
+    differ = [u for u, b in expected_states.items() if got_states[u] != b]
+    assert not differ, f"{len(differ)} users' state differs from replay, e.g. {differ[:5]}"
+
+    expected = replay_decisions(lines, default_rules_dir())
+    got = [orjson.loads(r.value) for r in read_to_end(settings, [settings.decisions_topic])]
+    user_keyed = lambda ds: {d["decision_id"] for d in ds if not d.get("group")}  # noqa: E731
+    assert user_keyed(got) == user_keyed(expected)
