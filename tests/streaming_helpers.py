@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -103,6 +104,22 @@ def read_to_end(settings: Settings, topics: list[str], timeout: float = 60.0) ->
                     raise TimeoutError(f"could not read {pending} to the end in {timeout:g}s")
 
     return asyncio.run(go())
+
+
+def wait_until_idle(worker: Any, seconds: float, timeout: float) -> dict:
+    """Until the worker has processed nothing new for ``seconds`` (and flushed)."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        s = worker.stats()
+        key = (s.get("events"), s.get("redelivered"), s.get("state_writes"))
+        if key != last:
+            last, since = key, time.monotonic()
+        elif s and s["held"] == 0 and s["group_items_held"] == 0 and time.monotonic() - since >= seconds:
+            return s
+        assert worker.alive(), worker.log_tail()
+        time.sleep(0.2)
+    raise AssertionError(f"worker never went idle: {worker.stats()}\n{worker.log_tail()}")
 
 
 def replay_decisions(lines: list[bytes], rules_dir: Path) -> list[dict]:

@@ -37,7 +37,15 @@ from stream_guard.core.errors import ConfigError, RuleSetError
 from stream_guard.core.rules.pack import RuleSet
 from stream_guard.settings import Settings
 from stream_guard.stream import rulesync
-from stream_guard.stream.engine import GroupEngine, Incoming, KeyedStore, UserEngine
+from stream_guard.stream.engine import (
+    WATERMARK_KEY,
+    GroupEngine,
+    Incoming,
+    KeyedStore,
+    OffsetGuard,
+    UserEngine,
+    encode_watermark,
+)
 
 log = logging.getLogger("stream_guard.worker")
 
@@ -66,12 +74,21 @@ def as_current(event: Any) -> Iterator[None]:
 class Worker:
     """Everything one worker process holds: the Faust app, its engines and counters."""
 
-    def __init__(self, settings: Settings, *, partitions: int, rules: RuleSet, rules_source: str):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        partitions: int,
+        rules: RuleSet,
+        rules_source: str,
+        published: rulesync.PublishedRules | None = None,
+    ):
+        """``published``: the rule set ``rules`` was loaded from, if it came from the rules topic."""
         self.settings = settings
         self.partitions = partitions
         self.rules_source = rules_source
-        self.rules_version: int | None = None
-        self.rules_checksum: str | None = None
+        self.rules_version = published.version if published else None
+        self.rules_checksum = published.checksum if published else None
         self.rejected_checksum: str | None = None
         self.rule_errors = 0
         self.lock = asyncio.Lock()
@@ -102,7 +119,6 @@ class Worker:
         self.users = app.Table("users", partitions=partitions, key_type=bytes, value_type=bytes)
         self.group_keys = app.Table("group-keys", partitions=partitions, key_type=bytes, value_type=bytes)
         self.published: bytes | None = None  # the newest message on the rules topic
-        self.rules_ready = asyncio.Event()  # set once the rules topic has been read to its end
         self._seen: bytes | None = None
         detector = self._detector(rules)
         self.user_engine = UserEngine(
@@ -113,9 +129,13 @@ class Worker:
             hold=settings.merge_hold,
             max_hold=settings.merge_max_hold,
         )
-        self.group_engine = GroupEngine(detector, topic=settings.group_topic, load=self.group_keys.get)
+        self.group_engine = GroupEngine(
+            detector, sources=partitions, load=self.group_keys.get, max_hold=settings.merge_max_hold
+        )
+        self._watermarks_sent = 0.0
         self._stream: dict[str, Any] = {}
         self._last_event: dict[tuple[str, int], Any] = {}
+        self.guard = OffsetGuard()
         self._last_flush: dict[tuple[str, int], float] = {}
         self._inflight: list[asyncio.Future] = []  # records sent, not yet known to be written
         self.first_event_at: float | None = None  # wall time of the first and last batch
@@ -137,7 +157,6 @@ class Worker:
         @app.agent(self.source, name="stream_guard.detect")
         async def detect(stream: Any) -> None:
             self._stream["users"] = stream
-            await self._wait_for_rules()
             async for events in stream.noack_take(s.batch_size, within=s.batch_wait):
                 async with self.lock:
                     self._follow_rules()
@@ -149,12 +168,16 @@ class Worker:
                     self.last_event_at = now
                     for ev in events:
                         m = ev.message
+                        if not self._in_sequence(m):
+                            continue
                         engine.accept(Incoming(m.topic, m.partition, m.offset, m.key, m.value, ev), now)
                         self._last_event[("users", m.partition)] = ev
                         parts.add(m.partition)
                     for p in parts:
                         engine.release(p, now, self._caught_up)
                     await self._publish(engine.out)
+                    if now - self._watermarks_sent >= 0.25:
+                        await self._send_watermarks(now)
                     await self._flush_due("users", engine.store, self.users, now)
 
         @app.agent(self.group_topic, name="stream_guard.groups")
@@ -163,12 +186,16 @@ class Worker:
             async for events in stream.noack_take(s.batch_size, within=s.batch_wait):
                 async with self.lock:
                     engine = self.group_engine
+                    now = time.time()
                     for ev in events:
                         m = ev.message
-                        engine.accept(Incoming(m.topic, m.partition, m.offset, m.key, m.value, ev))
+                        if not self._in_sequence(m):
+                            continue
+                        engine.accept(Incoming(m.topic, m.partition, m.offset, m.key, m.value, ev), now)
                         self._last_event[("groups", m.partition)] = ev
+                    engine.release(now)
                     await self._publish(engine.out)
-                    await self._flush_due("groups", engine.store, self.group_keys, time.time())
+                    await self._flush_due("groups", engine.store, self.group_keys, now)
 
         @app.timer(interval=min(0.5, s.flush_interval, max(s.merge_hold, 0.05)))
         async def tick() -> None:
@@ -181,6 +208,9 @@ class Worker:
                 for p in engine.merger.partitions():
                     engine.release(p, now, self._caught_up)
                 await self._publish(engine.out)
+                await self._send_watermarks(now)
+                self.group_engine.release(now)
+                await self._publish(self.group_engine.out)
                 await self._flush_due("users", engine.store, self.users, now)
                 await self._flush_due("groups", self.group_engine.store, self.group_keys, now)
 
@@ -203,15 +233,49 @@ class Worker:
         async with self.lock:
             user_parts = {tp.partition for tp in revoked if tp.topic in self.settings.input_topics}
             group_parts = {tp.partition for tp in revoked if tp.topic == self.settings.group_topic}
+            held = sum(len(self.user_engine.merger.drop(p)) for p in user_parts)
             for p in user_parts:
-                self.user_engine.merger.drop(p)
                 self._last_event.pop(("users", p), None)
+            log.warning(
+                "stream-guard: partitions revoked %s: %d held events and %d unflushed messages dropped (redelivered to the next owner)",
+                sorted(f"{tp.topic}-{tp.partition}" for tp in revoked), held,
+                sum(self.user_engine.store.waiting(p) for p in user_parts),
+            )
             self.user_engine.store.drop_partitions(user_parts)
-            self.group_engine.store.drop_partitions(group_parts)
+            self.group_engine.drop_partitions(group_parts)
+            self.guard.forget((tp.topic, tp.partition) for tp in revoked)
             for p in group_parts:
                 self._last_event.pop(("groups", p), None)
 
     # -- helpers ------------------------------------------------------------------------
+    def _in_sequence(self, m: Any) -> bool:
+        """Whether to take this message (see OffsetGuard)."""
+        guard = self.guard
+        gaps = guard.gaps
+        start = self.app.consumer._committed_offset.get(m.tp)  # where the group resumed
+        verdict = guard.check((m.topic, m.partition), m.offset, start=start)
+        if guard.gaps != gaps:
+            _, expected, got = guard.last_gap
+            log.error(
+                "stream-guard: %s-%s: the consumer skipped offsets %d to %d (not processed)",
+                m.topic, m.partition, expected, got - 1,
+            )
+        return verdict == OffsetGuard.TAKE
+
+    async def _send_watermarks(self, now: float) -> None:
+        """Tell every group-items partition how far in event time each of this worker's
+        source partitions has got (see GroupEngine)."""
+        self._watermarks_sent = now
+        self._inflight = [f for f in self._inflight if not f.done()]
+        engine = self.user_engine
+        inputs = self.settings.input_topics
+        sources = {tp.partition for tp in self.app.consumer.assignment() if tp.topic in inputs}
+        for p in sorted(sources):
+            idle = engine.merger.held(p) == 0 and all(self._caught_up(t, p) is True for t in inputs)
+            value = encode_watermark(p, engine.released_t.get(p, 0.0), idle)
+            for g in range(self.partitions):
+                self._inflight.append(await self._send(self.settings.group_topic, WATERMARK_KEY, value, g))
+
     def _caught_up(self, topic: str, partition: int) -> bool | None:
         """Whether ``topic``'s ``partition`` has nothing more to give now (see Merger):
         True, False (more is in the log) or None (no fetch answer yet)."""
@@ -312,25 +376,12 @@ class Worker:
                 for msg in batch.get(tp, ()):
                     if msg.key == rulesync.KEY and msg.value is not None:
                         self.published = msg.value
-                # the high-water mark of fetch responses is right on Tansu too
-                hw = consumer.highwater(tp)
-                if hw is not None and await consumer.position(tp) >= hw:
-                    self.rules_ready.set()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("stream-guard: cannot follow the rules topic %s", self.settings.rules_topic)
-            self.rules_ready.set()
         finally:
             await consumer.stop()
-
-    async def _wait_for_rules(self) -> None:
-        try:
-            await asyncio.wait_for(self.rules_ready.wait(), timeout=30)
-        except TimeoutError:
-            log.error("stream-guard: the rules topic was not read within 30 s; starting with %s", self.rules_source)
-        async with self.lock:
-            self._follow_rules()
 
     def _follow_rules(self) -> None:
         """Swap to the published rule set if it changed (between two batches)."""
@@ -378,10 +429,13 @@ class Worker:
             "redelivered": u.duplicates + g.duplicates,
             "rerouted": u.rerouted,
             "held": self.user_engine.merger.held(),
+            "group_items_held": self.group_engine.held(),
             "state_writes": self.user_engine.store.writes + self.group_engine.store.writes,
             "rules": self.rules_source,
             "rules_version": self.rules_version,
             "rule_set_errors": self.rule_errors,
+            "offset_gaps": self.guard.gaps,
+            "offsets_skipped": self.guard.skipped,
             "first_event_at": self.first_event_at,
             "last_event_at": self.last_event_at,
             "written_at": time.time(),

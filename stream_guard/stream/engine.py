@@ -16,6 +16,7 @@ nothing is forgotten.
 
 from __future__ import annotations
 
+import heapq
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -206,6 +207,7 @@ class UserEngine:
         self.out = Outputs()
         self.count = Counters()
         self.last_offset: dict[tuple[str, int], int] = {}
+        self.released_t: dict[int, float] = {}  # partition -> event time of the last released event
         self._partition_of: dict[str, int] = {}  # user_id -> its partition (murmur2, cached)
 
     def set_detector(self, detector: Detector) -> None:
@@ -254,6 +256,7 @@ class UserEngine:
         detector = self.detector
         out = self.out
         count = self.count
+        self.released_t[partition] = ready[-1][1].ts.timestamp()
         for msg, event in ready:
             uid = event.user_id
             e = store.entry(uid, partition)
@@ -272,46 +275,175 @@ class UserEngine:
                     out.decisions.extend(res.decisions)
                     count.decisions += len(res.decisions)
                 for item in res.group_items:
-                    out.group_items.append(encode_group_item(item))
+                    out.group_items.append(encode_group_item(item, partition))
             store.done(partition, msg.handle)
         return len(ready)
 
 
-def encode_group_item(item: GroupItem) -> tuple[bytes, bytes]:
-    return orjson.dumps([item.key, item.value]), orjson.dumps(item.to_dict())
+class OffsetGuard:
+    """Checks that each source partition arrives once and in order, offset after offset.
+
+    Seen with Faust on Tansu: an agent that did not start iterating its stream right after
+    the partitions were assigned got them from a few hundred offsets past the committed one;
+    the skipped messages were lost for good once the next commit passed them. The worker now
+    iterates from the start, and this guard makes any recurrence visible: a message from
+    before the expected offset was delivered twice and is dropped (``DROP``); a jump forward
+    is logged and counted (:attr:`gaps`, :attr:`skipped`) and the message taken (``TAKE``) —
+    rewinding with ``seek`` was tried and stalls Faust's consumer. A transactional
+    producer's control records also make such jumps, harmlessly.
+
+    >>> g = OffsetGuard()
+    >>> [g.check(("t", 0), o, start=10) for o in (10, 11, 11, 14, 15)]
+    ['take', 'take', 'drop', 'take', 'take']
+    >>> g.gaps, g.skipped
+    (1, 2)
+    """
+
+    TAKE, DROP = "take", "drop"
+
+    def __init__(self) -> None:
+        self.expected: dict[Any, int] = {}
+        self.gaps = 0
+        self.skipped = 0
+        self.last_gap: tuple[Any, int, int] | None = None  # (key, expected, got)
+
+    def check(self, key: Any, offset: int, *, start: int | None) -> str:
+        expected = self.expected.get(key)
+        if expected is None:  # the first message since the partition was assigned
+            expected = start if start is not None else offset
+        if offset < expected:
+            return self.DROP
+        if offset > expected:
+            self.gaps += 1
+            self.skipped += offset - expected
+            self.last_gap = (key, expected, offset)
+        self.expected[key] = offset + 1
+        return self.TAKE
+
+    def forget(self, keys: Iterable[Any]) -> None:
+        for k in keys:
+            self.expected.pop(k, None)
 
 
-def decode_group_item(value: bytes) -> GroupItem:
-    return GroupItem(**orjson.loads(value))
+#: Key of the watermark records the user side sends to every group-items partition.
+WATERMARK_KEY = b"\x00watermark"
+#: How many recent item ids a group key remembers to recognise a redelivered item.
+GROUP_RECENT_IDS = 512
+
+
+def encode_group_item(item: GroupItem, source: int) -> tuple[bytes, bytes]:
+    """The record for ``item``, keyed by its group value, carrying its source partition."""
+    return orjson.dumps([item.key, item.value]), orjson.dumps({**item.to_dict(), "src": source})
+
+
+def encode_watermark(source: int, t: float, idle: bool) -> bytes:
+    """Source partition ``source`` has released every event up to event time ``t`` (and, if
+    ``idle``, has nothing more to read for now)."""
+    return orjson.dumps({"src": source, "t": t, "idle": idle})
 
 
 class GroupEngine:
-    """The part keyed by something else than the user (an IP, an address): GroupItems
-    arrive repartitioned by that key and fold into its windows."""
+    """The part keyed by something else than the user (an IP, an address).
 
-    def __init__(self, detector: Detector, *, topic: str, load: Callable[[bytes], bytes | None], max_cached: int = 200_000):
+    GroupItems arrive repartitioned by that key, from every source partition, each source in
+    event-time order but the sources at their own pace (a worker catching up on a backlog may
+    be days of event time ahead on one partition). Each source also sends a watermark to
+    every group partition after its items; as a partition's records stay in order, a
+    watermark ``t`` from source ``s`` on group partition ``g`` means every item of ``s`` up to
+    ``t`` for ``g`` has arrived. So items wait in ``g``'s heap until every source's watermark
+    on ``g`` has passed them — idle sources hold nothing back — and fold into their key's
+    windows in event-time order, as replay does. An item waits at most ``max_hold`` seconds
+    (a source whose worker is gone). Redelivered items are recognised by id per key (they
+    are applied in time order, not offset order, so offsets can't tell).
+    """
+
+    def __init__(
+        self,
+        detector: Detector,
+        *,
+        sources: int,
+        load: Callable[[bytes], bytes | None],
+        max_hold: float = 120.0,
+        max_cached: int = 200_000,
+    ):
         self.detector = detector
-        self.topic = topic
+        self.sources = sources
+        self.max_hold = max_hold
         self.store: KeyedStore[GroupState] = KeyedStore(GroupState, load, max_cached=max_cached)
         self.store.set_rules(detector.rules)
         self.out = Outputs()
         self.count = Counters()
+        # group partition -> source partition -> (event time, idle)
+        self.watermarks: dict[int, dict[int, tuple[float, bool]]] = {}
+        # group partition -> heap of (t, seq, arrived, key, item, handle)
+        self.heaps: dict[int, list[tuple[float, int, float, bytes, GroupItem, Any]]] = {}
+        self._seq = 0
 
     def set_detector(self, detector: Detector) -> None:
         self.detector = detector
         self.store.set_rules(detector.rules)
 
-    def accept(self, msg: Incoming) -> None:
-        key = msg.key or b""
-        e = self.store.entry(key, msg.partition)
-        if e.offsets.get(self.topic, -1) >= msg.offset:
+    def held(self) -> int:
+        return sum(len(h) for h in self.heaps.values())
+
+    def accept(self, msg: Incoming, now: float) -> None:
+        if msg.key == WATERMARK_KEY:
+            w = orjson.loads(msg.value)
+            src, t = int(w["src"]), float(w["t"])
+            marks = self.watermarks.setdefault(msg.partition, {})
+            old = marks.get(src)
+            marks[src] = (max(t, old[0]) if old else t, bool(w["idle"]))
+            self.store.done(msg.partition, msg.handle)
+            return
+        d = orjson.loads(msg.value)
+        d.pop("src", None)
+        item = GroupItem(**d)
+        self._seq += 1
+        heap = self.heaps.setdefault(msg.partition, [])
+        heapq.heappush(heap, (item.t, self._seq, now, msg.key or b"", item, msg.handle))
+
+    def _horizon(self, partition: int) -> float | None:
+        """Event time up to which every source's items for ``partition`` are in (None: not known)."""
+        marks = self.watermarks.get(partition, {})
+        if len(marks) < self.sources:
+            return None
+        busy = [t for t, idle in marks.values() if not idle]
+        return min(busy) if busy else float("inf")
+
+    def release(self, now: float) -> int:
+        n = 0
+        for partition, heap in self.heaps.items():
+            horizon = self._horizon(partition)
+            while heap:
+                t, _, arrived, key, item, handle = heap[0]
+                if (horizon is None or t > horizon) and now - arrived < self.max_hold:
+                    break
+                heapq.heappop(heap)
+                self._apply(partition, key, item)
+                self.store.done(partition, handle)
+                n += 1
+        return n
+
+    def _apply(self, partition: int, key: bytes, item: GroupItem) -> None:
+        e = self.store.entry(key, partition)
+        ids = e.offsets.setdefault("ids", [])
+        tag = f"{item.rule_id}/{item.event_id}"
+        if tag in ids:
             self.count.duplicates += 1
-        else:
-            d = self.detector.process_group(decode_group_item(msg.value), e.state)
-            e.offsets[self.topic] = msg.offset
-            self.store.touch(key, msg.partition)
-            self.count.events += 1
-            if d is not None:
-                self.out.decisions.append(d)
-                self.count.decisions += 1
-        self.store.done(msg.partition, msg.handle)
+            return
+        ids.append(tag)
+        if len(ids) > GROUP_RECENT_IDS:
+            del ids[: len(ids) - GROUP_RECENT_IDS]
+        d = self.detector.process_group(item, e.state)
+        self.store.touch(key, partition)
+        self.count.events += 1
+        if d is not None:
+            self.out.decisions.append(d)
+            self.count.decisions += 1
+
+    def drop_partitions(self, partitions: Iterable[int]) -> None:
+        gone = set(partitions)
+        for p in gone:
+            self.heaps.pop(p, None)
+            self.watermarks.pop(p, None)
+        self.store.drop_partitions(gone)

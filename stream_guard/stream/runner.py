@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
 from stream_guard.core.errors import ConfigError
 from stream_guard.core.rules.pack import RuleSet
 from stream_guard.settings import Settings
+from stream_guard.stream.rulesync import PublishedRules
+
+log = logging.getLogger("stream_guard.worker")
 
 _FAUST_LEVELS = {"debug": "debug", "info": "info", "warn": "warn", "error": "error"}
 
@@ -45,12 +49,43 @@ def check_group_topic(settings: Settings, partitions: int) -> None:
         )
 
 
+def published_rules(settings: Settings) -> tuple[RuleSet, PublishedRules] | None:
+    """The rule set in force on the rules topic, loaded; None if none or if it fails to load.
+
+    Read before the Faust app starts: an agent that waits before iterating its stream makes
+    Faust skip messages (see OffsetGuard), so the agents never wait for the rules.
+    """
+    from stream_guard.core.errors import RuleSetError
+    from stream_guard.stream.publish import latest_published
+
+    try:
+        published = asyncio.run(latest_published(settings))
+    except ConfigError as exc:
+        log.error("stream-guard: cannot read the rules topic: %s; using the rules directory", exc)
+        return None
+    if published is None:
+        return None
+    try:
+        return published.load(), published
+    except RuleSetError as exc:
+        log.error(
+            "stream-guard: the published rule set version %s is invalid (%s); using the rules directory",
+            published.version, "; ".join(e.render() for e in exc.errors[:5]),
+        )
+        return None
+
+
 def build_worker(settings: Settings, rules: RuleSet, *, rules_source: str, partitions: int | None = None):
     from stream_guard.stream.app import Worker
 
     if partitions is None:
         partitions = input_partitions(settings)
-    return Worker(settings, partitions=partitions, rules=rules, rules_source=rules_source)
+    found = published_rules(settings)
+    published = None
+    if found is not None:
+        rules, published = found
+        rules_source = f"published version {published.version}"
+    return Worker(settings, partitions=partitions, rules=rules, rules_source=rules_source, published=published)
 
 
 def run_worker(settings: Settings, rules: RuleSet, *, rules_source: str) -> None:
@@ -62,11 +97,11 @@ def run_worker(settings: Settings, rules: RuleSet, *, rules_source: str) -> None
     partitions = input_partitions(settings)
     create_topics(settings, partitions=partitions)  # outputs and internal topics, if missing
     check_group_topic(settings, partitions)
-    worker = build_worker(settings, rules, rules_source=rules_source, partitions=partitions)
     logging.getLogger("stream_guard").setLevel(settings.log_level.upper().replace("WARN", "WARNING"))
+    worker = build_worker(settings, rules, rules_source=rules_source, partitions=partitions)
     print(
         f"stream-guard worker: {settings.broker}, topics {settings.logins_topic}+{settings.transfers_topic} "
-        f"({partitions} partitions), rules from {rules_source} ({len(rules.rules)} rules), "
+        f"({partitions} partitions), rules from {worker.rules_source} ({len(worker.user_engine.detector.rules.rules)} rules), "
         f"store {settings.store}, web port {settings.web_port}",
         file=sys.stderr,
         flush=True,
