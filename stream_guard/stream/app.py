@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import faust
+import faust.transport.drivers.aiokafka as aiokafka_driver
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
@@ -71,6 +72,22 @@ def as_current(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
+class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    fetch_max_wait_ms = 50
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Faust hard-codes 1.5 s. A broker that holds a fetch until that deadline when fewer
+        # than fetch_min_bytes are waiting (Tansu does) turns it into latency.
+        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
+        return consumer
+
+
+class _Consumer(aiokafka_driver.Consumer):
+    def _new_consumer_thread(self) -> Any:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
 class Worker:
     """Everything one worker process holds: the Faust app, its engines and counters."""
 
@@ -111,6 +128,8 @@ class Worker:
             value_serializer="raw",
             producer_linger_ms=5,
         )
+        _ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)
+        app.transport.Consumer = _Consumer
         self.source = app.topic(settings.logins_topic, settings.transfers_topic, **RAW)
         self.decisions = app.topic(settings.decisions_topic, **RAW)
         self.dead_letters = app.topic(settings.dead_letter_topic, **RAW)
