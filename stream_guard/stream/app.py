@@ -255,6 +255,8 @@ class Worker:
             held = sum(len(self.user_engine.merger.drop(p)) for p in user_parts)
             for p in user_parts:
                 self._last_event.pop(("users", p), None)
+            if not revoked:
+                return
             log.warning(
                 "stream-guard: partitions revoked %s: %d held events and %d unflushed messages dropped (redelivered to the next owner)",
                 sorted(f"{tp.topic}-{tp.partition}" for tp in revoked), held,

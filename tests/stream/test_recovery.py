@@ -75,3 +75,23 @@ def test_kill_9_mid_stream_then_another_worker_carries_on(broker, tmp_path):
     got = [orjson.loads(r.value) for r in read_to_end(settings, [settings.decisions_topic])]
     user_keyed = lambda ds: {d["decision_id"] for d in ds if not d.get("group")}  # noqa: E731
     assert user_keyed(got) == user_keyed(expected)
+
+
+def test_rocksdb_store_survives_a_clean_restart(broker, tmp_path):
+    """--store rocksdb: the second worker reopens the first one's data directory and goes on."""
+    settings = fresh_settings(broker, store="rocksdb")
+    create_topics(settings, partitions=2)
+    traffic = generate(users=150, days=8, seed=41, attacks_per_kind=1)
+    lines = [orjson.dumps(e) for e in traffic.events]
+    half = len(lines) // 2
+    produce_file(lines[:half], settings)
+    with WorkerProcess(settings, workdir=tmp_path) as first:
+        first.wait_for(lambda s: s["events"] >= half, timeout=90, what="first worker")
+        wait_until_idle(first, seconds=2.0, timeout=60)
+    produce_file(lines[half:], settings)
+    with WorkerProcess(settings, workdir=tmp_path) as second:
+        second.wait_for(lambda s: s["events"] > 0, timeout=90, what="second worker")
+        done = wait_until_idle(second, seconds=2.0, timeout=60)
+    assert done["events"] == len(lines) - half and done["offset_gaps"] == 0
+    assert any((tmp_path / "data").rglob("*.sst")) or any((tmp_path / "data").rglob("CURRENT"))
+    assert _changelog_states(settings) == _final_states(lines)
