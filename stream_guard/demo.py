@@ -29,20 +29,15 @@ import asyncio
 import atexit
 import collections
 import contextlib
-import ctypes
 import math
-import os
-import re
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,12 +50,12 @@ from stream_guard.generator import ATTACK_KINDS, generate
 from stream_guard.generator.simulate import DEFAULT_START
 from stream_guard.scoring import WINDOW
 from stream_guard.settings import Settings, load_settings
+from stream_guard.stream.process import WorkerProcess
 
 __all__ = ["AttackTracker", "Demo", "DemoError", "DemoOptions", "Snapshot", "WorkerView"]
 
 #: How many recent decisions a snapshot carries (newest first; views may fold repeats).
 LATEST = 300
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: Seconds over which events per second are measured.
 RATE_WINDOW = 3.0
 
@@ -232,35 +227,6 @@ class AttackTracker:
 # -- workers -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Worker:
-    index: int
-    proc: subprocess.Popen[bytes]
-    web_port: int
-    stats_file: Path
-    log_path: Path
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def read_stats(self) -> None:
-        with contextlib.suppress(OSError, orjson.JSONDecodeError):
-            data = orjson.loads(self.stats_file.read_bytes())
-            if isinstance(data, dict):
-                self.stats = data
-
-    def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_bytes().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        text = _ANSI.sub("", text)  # Faust's spinner hides and shows the cursor
-        kept = [line for line in text.splitlines() if line.strip()]
-        return "\n".join(kept[-lines:])
-
-
 @dataclass(frozen=True)
 class WorkerView:
     index: int
@@ -316,22 +282,6 @@ class Snapshot:
 # -- the demo ------------------------------------------------------------------------------
 
 
-def _pdeathsig() -> Callable[[], None] | None:
-    """A preexec_fn that makes the child get SIGTERM when its parent thread ends (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def set_it() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-
-    return set_it
-
-
 class Demo:
     """The whole system on this machine: see the module docstring.
 
@@ -346,7 +296,7 @@ class Demo:
         self.app_id = f"stream-guard-demo-{uuid.uuid4().hex[:8]}"
         self.settings: Settings | None = None
         self.broker: Any = None
-        self.workers: list[_Worker] = []
+        self.workers: list[WorkerProcess] = []
         self.tmp: Path | None = None
         self.failure: str | None = None
         self.stop_reason: str | None = None
@@ -457,41 +407,19 @@ class Demo:
         self.log(f"topics created ({n} partition{'' if n == 1 else 's'})")
 
     def _start_workers(self) -> None:
-        from stream_guard.stream.broker import free_port
-
-        assert self.tmp is not None and self.broker is not None
+        assert self.tmp is not None and self.settings is not None
         opts = self.options
-        env = dict(os.environ)
-        env["STREAM_GUARD_APP_ID"] = self.app_id
-        env["PYTHONUNBUFFERED"] = "1"
-        env.setdefault("NO_COLOR", "1")
-        preexec = _pdeathsig()
         for i in range(1, opts.workers + 1):
-            port = free_port()
-            stats = self.tmp / f"stats-{i}.json"
-            log_path = self.tmp / f"worker-{i}.log"
-            cmd = [sys.executable, "-m", "stream_guard", "worker", "--broker", self.broker.url]
-            cmd += ["--web-port", str(port), "--stats-file", str(stats)]
-            cmd += ["--data-dir", str(self.tmp / f"data-{i}")]
-            if opts.rules is not None:
-                cmd += ["--rules", str(opts.rules)]
-            if opts.log_level is not None:
-                cmd += ["--log-level", opts.log_level]
-            with log_path.open("wb") as out:
-                try:
-                    proc = subprocess.Popen(
-                        cmd,
-                        stdin=subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        env=env,
-                        start_new_session=True,
-                        preexec_fn=preexec,  # only a prctl call
-                    )
-                except OSError as exc:
-                    raise DemoError(f"cannot start a worker ({cmd[0]}): {exc}") from None
-            self.workers.append(_Worker(i, proc, port, stats, log_path))
-            self.log(f"worker {i}: pid {proc.pid}, web port {port}")
+            w = WorkerProcess(
+                self.settings, workdir=self.tmp / f"worker-{i}", rules=opts.rules,
+                log_level=opts.log_level, index=i,
+            )
+            try:
+                w.start()
+            except OSError as exc:
+                raise DemoError(f"cannot start a worker: {exc}") from None
+            self.workers.append(w)
+            self.log(f"worker {i}: pid {w.pid}, web port {w.web_port}")
 
     # -- the I/O thread: feed and decisions --------------------------------------------------
 
@@ -638,7 +566,7 @@ class Demo:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + timeout
-        while not all(w.stats_file.exists() for w in self.workers):
+        while not all(w.stats_path.exists() for w in self.workers):
             if loop.time() >= deadline:
                 self.log(f"the workers are not all up after {timeout:g}s: sending anyway")
                 self._feeding = True
@@ -695,7 +623,7 @@ class Demo:
         if self._stopping:
             return None
         for w in self.workers:
-            code = w.proc.poll()
+            code = w.poll()
             if code is not None:
                 tail = w.log_tail()
                 return (
@@ -712,11 +640,11 @@ class Demo:
         """The counters now (reads the workers' stats files)."""
         if not self._final_stats_read:
             for w in self.workers:
-                w.read_stats()
+                w.stats()
         views = []
         for w in self.workers:
-            code = w.proc.poll()
-            st = w.stats
+            code = w.poll()
+            st = w.last_stats
             if code is not None:
                 state = f"exited ({code})"
             elif not st:
@@ -857,10 +785,10 @@ class Demo:
         try:
             self._stop_io()
             for w in self.workers:
-                w.read_stats()
+                w.stats()
             self._stop_workers()
             for w in self.workers:
-                w.read_stats()
+                w.stats()
             self._final_stats_read = True
             self._keep_logs()
         finally:
@@ -884,21 +812,18 @@ class Demo:
                 thread.join(0.1)
 
     def _stop_workers(self) -> None:
-        live = [w for w in self.workers if w.proc.poll() is None]
+        live = [w for w in self.workers if w.poll() is None]
         for w in live:
-            _signal_group(w.pid, signal.SIGTERM)
+            w.signal(signal.SIGTERM)
         deadline = time.monotonic() + self.options.stop_timeout
-        while any(w.proc.poll() is None for w in live):
+        while any(w.poll() is None for w in live):
             if time.monotonic() >= deadline or self._hurry.is_set():
                 break
             time.sleep(0.05)
         for w in self.workers:  # also the groups of workers that exited by themselves
-            if w.proc.poll() is None:
+            if w.poll() is None:
                 self.log(f"worker {w.index} (pid {w.pid}) did not stop: SIGKILL")
-            _signal_group(w.pid, signal.SIGKILL)
-        for w in self.workers:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                w.proc.wait(timeout=5)
+            w.stop(timeout=5)
 
     def _keep_logs(self) -> None:
         dest = self.options.keep_logs
@@ -908,7 +833,7 @@ class Demo:
             dest.mkdir(parents=True, exist_ok=True)
             for w in self.workers:
                 if w.log_path.exists():
-                    shutil.copy2(w.log_path, dest / w.log_path.name)
+                    shutil.copy2(w.log_path, dest / f"worker-{w.index}.log")
             broker_log = self.broker.log_path if self.broker is not None else None
             if broker_log is not None and broker_log.exists():
                 shutil.copy2(broker_log, dest / "broker.log")
@@ -933,11 +858,6 @@ async def _settle(pending: list[asyncio.Future[Any]], keep: int) -> list[asyncio
 
 async def _ready(value: Any) -> Any:
     return value
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)  # start_new_session: the pid is the group id
 
 
 def _invalid(event: dict[str, Any], value: bytes, n: int) -> bytes:

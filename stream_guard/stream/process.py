@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +30,43 @@ _ENV_FIELDS = (
 )
 
 
+def _pdeathsig() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get SIGTERM when its parent thread ends (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def set_it() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+    return set_it
+
+
+_PDEATHSIG = _pdeathsig()
+
+
 class WorkerProcess:
     """``stream-guard worker`` in its own process group, its log and counters in ``workdir``."""
 
-    def __init__(self, settings: Settings, *, workdir: Path | None = None, rules: Path | None = None, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        workdir: Path | None = None,
+        rules: Path | None = None,
+        log_level: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        index: int = 1,
+    ):
         self.settings = settings
+        self.index = index
+        self.log_level = log_level
+        self.web_port = free_port()
+        self.last_stats: dict[str, Any] = {}
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="stream-guard-worker-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.rules = rules
@@ -42,20 +76,30 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
-        env = {**os.environ, **self.extra_env}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", **self.extra_env}
         for name in _ENV_FIELDS:
             env[f"STREAM_GUARD_{name.upper()}"] = str(getattr(self.settings, name))
         cmd = [
             sys.executable, "-m", "stream_guard", "worker",
-            "--web-port", str(free_port()),
+            "--web-port", str(self.web_port),
             "--stats-file", str(self.stats_path),
             "--data-dir", str(self.workdir / "data"),
         ]
         if self.rules is not None:
             cmd += ["--rules", str(self.rules)]
+        if self.log_level is not None:
+            cmd += ["--log-level", self.log_level]
         self.stats_path.unlink(missing_ok=True)
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # its own process group: stop() reaches its children
+                preexec_fn=_PDEATHSIG,  # only a prctl call
+            )
         return self
 
     @property
@@ -66,10 +110,18 @@ class WorkerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stats(self) -> dict[str, Any]:
+        """The counters the worker last wrote ({} before the first write); kept in :attr:`last_stats`."""
         try:
-            return orjson.loads(self.stats_path.read_bytes())
+            data = orjson.loads(self.stats_path.read_bytes())
         except (OSError, orjson.JSONDecodeError):
             return {}
+        if isinstance(data, dict):
+            self.last_stats = data
+        return data
+
+    def poll(self) -> int | None:
+        """The exit status, or None while it runs."""
+        return self.proc.poll() if self.proc is not None else None
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -92,7 +144,7 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL, no goodbye: what a crash looks like."""
-        self._signal(signal.SIGKILL)
+        self.signal(signal.SIGKILL)
         if self.proc is not None:
             self.proc.wait(10)
 
@@ -101,17 +153,18 @@ class WorkerProcess:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self._signal(signal.SIGTERM)
+            self.signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
+                self.signal(signal.SIGKILL)
                 self.proc.wait(10)
         else:
-            self._signal(signal.SIGKILL)  # children left in its group, if any
+            self.signal(signal.SIGKILL)  # children left in its group, if any
         return self.proc.returncode
 
-    def _signal(self, sig: int) -> None:
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the worker's process group."""
         if self.proc is None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
