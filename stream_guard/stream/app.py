@@ -56,6 +56,9 @@ log = logging.getLogger("stream_guard.worker")
 #: marker and nothing of value is skipped (on Apache Kafka it is merely one small record).
 END_MARKER = b"\x00stream-guard-flush"
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+#: Seconds between watermarks to the group partitions while events flow: the longest a
+#: contribution to a rule keyed by IP waits for the slowest source partition to catch up.
+WATERMARK_EVERY = 0.25
 
 
 @contextlib.contextmanager
@@ -195,7 +198,7 @@ class Worker:
                     for p in parts:
                         engine.release(p, now, self._caught_up)
                     await self._publish(engine.out)
-                    if now - self._watermarks_sent >= 0.25:
+                    if now - self._watermarks_sent >= WATERMARK_EVERY:
                         await self._send_watermarks(now)
                     await self._flush_due("users", engine.store, self.users, now)
 
