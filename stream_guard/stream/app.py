@@ -59,6 +59,8 @@ RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 #: Seconds between watermarks to the group partitions while events flow: the longest a
 #: contribution to a rule keyed by IP waits for the slowest source partition to catch up.
 WATERMARK_EVERY = 0.25
+#: ... and when nothing changed, only this often (new group partitions' owners learn them).
+WATERMARK_HEARTBEAT = 5.0
 
 
 @contextlib.contextmanager
@@ -155,6 +157,7 @@ class Worker:
             detector, sources=partitions, load=self.group_keys.get, max_hold=settings.merge_max_hold
         )
         self._watermarks_sent = 0.0
+        self._marks_sent: dict[int, tuple[tuple[float, bool], float]] = {}  # source -> (mark, when)
         self._stream: dict[str, Any] = {}
         self._last_event: dict[tuple[str, int], Any] = {}
         self.guard = OffsetGuard()
@@ -296,7 +299,12 @@ class Worker:
         sources = {tp.partition for tp in self.app.consumer.assignment() if tp.topic in inputs}
         for p in sorted(sources):
             idle = engine.merger.held(p) == 0 and all(self._caught_up(t, p) is True for t in inputs)
-            value = encode_watermark(p, engine.released_t.get(p, 0.0), idle)
+            mark = (engine.released_t.get(p, 0.0), idle)
+            sent = self._marks_sent.get(p)
+            if sent is not None and sent[0] == mark and now - sent[1] < WATERMARK_HEARTBEAT:
+                continue  # nothing new to say (a quiet system sends one every few seconds)
+            self._marks_sent[p] = (mark, now)
+            value = encode_watermark(p, *mark)
             for g in range(self.partitions):
                 self._inflight.append(await self._send(self.settings.group_topic, WATERMARK_KEY, value, g))
 
