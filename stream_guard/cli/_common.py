@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import contextlib
+import logging
+from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from stream_guard.core.errors import RuleSetError
+from stream_guard.core.errors import ConfigError, RuleSetError
 from stream_guard.core.rules.loader import load_rules
 from stream_guard.core.rules.pack import RuleSet
 from stream_guard.paths import default_rules_dir
+from stream_guard.settings import Settings, load_settings
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -30,3 +35,52 @@ def load_rules_or_exit(directory: Path | None, *, scores: Collection[str] = ()) 
             err.print(e.render(), markup=False)
         err.print(f"[red]{len(exc.errors)} error(s)[/] in {path}")
         raise typer.Exit(1) from None
+
+
+# -- the Kafka commands ------------------------------------------------------------------
+
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--broker",
+        "-b",
+        help="Kafka bootstrap servers, kafka://host:port (env STREAM_GUARD_BROKER; default kafka://127.0.0.1:9092).",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Settings file (.toml or .yaml; env STREAM_GUARD_CONFIG).",
+        show_default=False,
+    ),
+]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait", min=0.1, help="Seconds to wait for the broker to answer before giving up."
+    ),
+]
+
+
+def settings_or_exit(config: Path | None, **flags: object) -> Settings:
+    """Settings from flags, environment and file; a readable message and status 2 if bad."""
+    try:
+        return load_settings(config, **flags)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def quiet_kafka_client() -> Iterator[None]:
+    """Hide aiokafka's own log lines (each failed connection): our messages say it once."""
+    logger = logging.getLogger("aiokafka")
+    old = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)

@@ -22,11 +22,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from stream_guard.cli._common import err
-from stream_guard.cli.topics import (
+from stream_guard.cli._common import (
     BrokerOpt,
     ConfigOpt,
     WaitOpt,
+    err,
     quiet_kafka_client,
     settings_or_exit,
 )

@@ -9,7 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stream_guard.cli._common import err, load_rules_or_exit, rules_dir_or_default
+from stream_guard.cli._common import (
+    err,
+    load_rules_or_exit,
+    quiet_kafka_client,
+    rules_dir_or_default,
+    settings_or_exit,
+)
 from stream_guard.core.clock import format_duration
 from stream_guard.core.rules.testing import run_rule_tests
 
@@ -101,7 +107,6 @@ def publish(
     published set between two batches, without a restart; one that fails to load there is
     logged and counted, and the previous set stays in force.
     """
-    from stream_guard.cli.worker import settings_or_exit
     from stream_guard.core.errors import ConfigError
     from stream_guard.stream.publish import publish as do_publish
 
@@ -109,7 +114,8 @@ def publish(
     path = rules_dir_or_default(directory)
     rules = load_rules_or_exit(path)
     try:
-        rs = do_publish(settings, path, version=version)
+        with quiet_kafka_client():
+            rs = do_publish(settings, path, version=version)
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

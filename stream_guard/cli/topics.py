@@ -2,72 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from stream_guard.cli._common import err
+from stream_guard.cli._common import (
+    BrokerOpt,
+    ConfigOpt,
+    WaitOpt,
+    err,
+    quiet_kafka_client,
+    settings_or_exit,
+)
 from stream_guard.core.errors import ConfigError
-from stream_guard.settings import Settings, load_settings
+from stream_guard.settings import Settings
 
 app = typer.Typer(
     help="Kafka topics: create the input, output and internal topics.",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
-
-BrokerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--broker",
-        "-b",
-        help="Kafka bootstrap servers, kafka://host:port (env STREAM_GUARD_BROKER; default kafka://127.0.0.1:9092).",
-        show_default=False,
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Settings file (.toml or .yaml; env STREAM_GUARD_CONFIG).",
-        show_default=False,
-    ),
-]
-WaitOpt = Annotated[
-    float,
-    typer.Option(
-        "--wait", min=0.1, help="Seconds to wait for the broker to answer before giving up."
-    ),
-]
-
-
-def settings_or_exit(config: Path | None, **flags: object) -> Settings:
-    """Settings from flags, environment and file; a readable message and status 2 if bad."""
-    try:
-        return load_settings(config, **flags)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-
-
-@contextlib.contextmanager
-def quiet_kafka_client() -> Iterator[None]:
-    """Hide aiokafka's own log lines (each failed connection): our messages say it once."""
-    logger = logging.getLogger("aiokafka")
-    old = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(old)
-
 
 def _roles(settings: Settings) -> dict[str, str]:
     roles: dict[str, list[str]] = {}

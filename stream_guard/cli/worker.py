@@ -7,26 +7,16 @@ from typing import Annotated
 
 import typer
 
-from stream_guard.cli._common import err, load_rules_or_exit, rules_dir_or_default
+from stream_guard.cli._common import (
+    BrokerOpt,
+    ConfigOpt,
+    err,
+    load_rules_or_exit,
+    quiet_kafka_client,
+    rules_dir_or_default,
+    settings_or_exit,
+)
 from stream_guard.core.errors import ConfigError
-from stream_guard.settings import Settings, load_settings
-
-BrokerOpt = Annotated[
-    str | None,
-    typer.Option("--broker", "-b", help="Kafka bootstrap servers, kafka://host:port (env STREAM_GUARD_BROKER).", show_default=False),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Settings file (.toml or .yaml; env STREAM_GUARD_CONFIG).", show_default=False),
-]
-
-
-def settings_or_exit(config: Path | None, **flags: object) -> Settings:
-    try:
-        return load_settings(config, **flags)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True)
-        raise typer.Exit(2) from None
 
 
 def worker_command(
@@ -61,10 +51,12 @@ def worker_command(
         store=store, lateness=lateness, log_level=log_level, stats_file=stats_file,
     )
     ruleset = load_rules_or_exit(settings.rules_dir)
-    from stream_guard.stream.runner import run_worker
+    from stream_guard.stream.runner import check_topics, run_worker
 
     try:
-        run_worker(settings, ruleset, rules_source=str(rules_dir_or_default(settings.rules_dir)))
+        with quiet_kafka_client():  # until Faust takes over the logging
+            partitions = check_topics(settings)
+        run_worker(settings, ruleset, rules_source=str(rules_dir_or_default(settings.rules_dir)), partitions=partitions)
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

@@ -88,15 +88,22 @@ def build_worker(settings: Settings, rules: RuleSet, *, rules_source: str, parti
     return Worker(settings, partitions=partitions, rules=rules, rules_source=rules_source, published=published)
 
 
-def run_worker(settings: Settings, rules: RuleSet, *, rules_source: str) -> None:
-    """Blocks until the worker stops (SIGINT/SIGTERM); exits the process like Faust does."""
-    from faust.worker import Worker as FaustWorker
-
+def check_topics(settings: Settings) -> int:
+    """Check the input topics, create the missing output and internal ones; the partition count."""
     from stream_guard.stream.admin import create_topics
 
     partitions = input_partitions(settings)
     create_topics(settings, partitions=partitions)  # outputs and internal topics, if missing
     check_group_topic(settings, partitions)
+    return partitions
+
+
+def run_worker(settings: Settings, rules: RuleSet, *, rules_source: str, partitions: int | None = None) -> None:
+    """Blocks until the worker stops (SIGINT/SIGTERM); exits the process like Faust does."""
+    from faust.worker import Worker as FaustWorker
+
+    if partitions is None:
+        partitions = check_topics(settings)
     logging.getLogger("stream_guard").setLevel(settings.log_level.upper().replace("WARN", "WARNING"))
     worker = build_worker(settings, rules, rules_source=rules_source, partitions=partitions)
     print(
