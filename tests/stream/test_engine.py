@@ -1,0 +1,164 @@
+"""The worker's pure parts, without a broker: engine, event-time merge, group watermarks."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+from event_cases import LOGIN, TRANSFER, raw
+
+from stream_guard.core.detector import Detector, GroupItem
+from stream_guard.core.rules.loader import load_rules
+from stream_guard.paths import default_rules_dir
+from stream_guard.stream.engine import (
+    WATERMARK_KEY,
+    GroupEngine,
+    Incoming,
+    UserEngine,
+    decode_stored,
+    encode_group_item,
+    encode_watermark,
+)
+from stream_guard.stream.merge import Merger
+
+TOPICS = ("logins", "transfers")
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector(load_rules(default_rules_dir()))
+
+
+def user_engine(detector, stored=None, partition_of=lambda key: 0) -> UserEngine:
+    stored = stored if stored is not None else {}
+    return UserEngine(detector, topics=TOPICS, load=stored.get, partition_for=partition_of, hold=0.5)
+
+
+def msg(topic: str, offset: int, value: bytes, *, key: bytes | None = b"u-1029", partition: int = 0) -> Incoming:
+    return Incoming(topic, partition, offset, key, value, handle=(topic, offset))
+
+
+def always(answer):
+    return lambda topic, partition: answer
+
+
+def login(i: int, **kw) -> bytes:
+    return raw(LOGIN, event_id=f"l-{i}", ts=f"2026-11-24T09:{i:02d}:00+09:00", **kw)
+
+
+def transfer(i: int, **kw) -> bytes:
+    return raw(TRANSFER, event_id=f"t-{i}", ts=f"2026-11-24T09:{i:02d}:30+09:00", **kw)
+
+
+def test_an_invalid_message_is_dead_lettered_with_its_source(detector):
+    e = user_engine(detector)
+    e.accept(msg("logins", 7, b'{"type": "login"'), now=0.0)
+    (env, key), = e.out.dead_letters
+    env = orjson.loads(env)
+    assert env["code"] == "not-json" and env["source"] == {"topic": "logins", "partition": 0, "offset": 7}
+    assert base64.b64decode(env["raw"]) == b'{"type": "login"' and key == b"u-1029"
+    assert e.count.invalid == 1 and e.store.waiting(0) == 1  # acknowledged at the next flush
+
+
+def test_a_message_outside_its_users_partition_is_moved_there(detector):
+    e = user_engine(detector, partition_of=lambda key: 2)
+    e.accept(msg("logins", 0, login(1), key=None), now=0.0)
+    assert e.out.reroutes == [("logins", 2, b"u-1029", login(1))]
+    assert e.merger.held() == 0 and e.count.rerouted == 1
+
+
+def test_the_two_topics_are_merged_in_event_time(detector):
+    e = user_engine(detector)
+    e.accept(msg("transfers", 0, transfer(1)), now=0.0)  # 09:01:30
+    e.accept(msg("logins", 0, login(1)), now=0.0)  # 09:01:00
+    e.accept(msg("logins", 1, login(2)), now=0.0)  # 09:02:00
+    assert e.release(0, now=0.0, caught_up=always(False)) == 2  # l-1, t-1; l-2 waits for transfers
+    assert e.merger.held() == 1
+    assert e.release(0, now=0.0, caught_up=always(True)) == 1
+    assert e.store.cache["u-1029"].state.recent_ids.keys() == {"l-1", "t-1", "l-2"}
+    assert list(e.store.cache["u-1029"].state.recent_ids) == ["l-1", "t-1", "l-2"]
+
+
+def test_one_write_per_key_per_flush_and_the_acks_after_it(detector):
+    e = user_engine(detector)
+    for i in range(5):
+        e.accept(msg("logins", i, login(i)), now=0.0)
+    e.release(0, now=0.0, caught_up=always(True))
+    writes, acks = e.store.flush(0)
+    assert [k for k, _ in writes] == ["u-1029"]
+    assert acks == [("logins", i) for i in range(5)]
+    offsets, _ = decode_stored(writes[0][1])
+    assert offsets == {"logins": 4}
+    assert e.store.flush(0) == ([], [])
+
+
+def test_a_redelivered_message_already_in_the_stored_state_is_skipped(detector):
+    first = user_engine(detector)
+    for i in range(3):
+        first.accept(msg("logins", i, login(i)), now=0.0)
+    first.release(0, now=0.0, caught_up=always(True))
+    (key, value), = first.store.flush(0)[0]
+    # a new worker after a crash: the state says offsets up to 2 are in; Kafka redelivers 1..3
+    second = user_engine(detector, stored={key: value})
+    for i in (1, 2, 3):
+        second.accept(msg("logins", i, login(i)), now=0.0)
+    second.release(0, now=0.0, caught_up=always(True))
+    assert second.count.duplicates == 2 and second.count.events == 1
+    state = second.store.cache["u-1029"].state
+    assert list(state.recent_ids) == ["l-0", "l-1", "l-2", "l-3"]
+
+
+def test_merger_can_not_tell_waits_only_hold_seconds():
+    m = Merger(TOPICS, hold=1.0, max_hold=10.0)
+    m.add(0, "logins", 5.0, "l", now=0.0)
+    assert m.release(0, now=0.5, caught_up=always(None)) == []
+    assert m.release(0, now=1.0, caught_up=always(None)) == ["l"]
+    m.add(0, "logins", 6.0, "l2", now=2.0)
+    assert m.release(0, now=11.0, caught_up=always(False)) == []  # more is coming: wait
+    assert m.release(0, now=12.0, caught_up=always(False)) == ["l2"]  # but never past max_hold
+
+
+def group_msg(engine_partition: int, offset: int, item: GroupItem, source: int) -> Incoming:
+    key, value = encode_group_item(item, source)
+    return Incoming("group", engine_partition, offset, key, value, handle=offset)
+
+
+def watermark(offset: int, source: int, t: float, idle: bool = False) -> Incoming:
+    return Incoming("group", 0, offset, WATERMARK_KEY, encode_watermark(source, t, idle), handle=offset)
+
+
+def item(t: float, user: str, event_id: str) -> GroupItem:
+    return GroupItem(
+        "credential_stuffing_ip", "ip", "45.155.205.17", t, "x", event_id, "login", user, user
+    )
+
+
+def test_group_items_wait_for_every_sources_watermark(detector):
+    g = GroupEngine(detector, sources=2, load={}.get, max_hold=60.0)
+    g.accept(group_msg(0, 0, item(100.0, "u-1", "a"), source=0), now=0.0)
+    g.accept(group_msg(0, 1, item(50.0, "u-2", "b"), source=1), now=0.0)
+    g.accept(watermark(2, source=0, t=100.0), now=0.0)
+    assert g.release(now=0.0) == 0  # source 1 has said nothing yet
+    g.accept(watermark(3, source=1, t=60.0), now=0.0)
+    assert g.release(now=0.0) == 1  # b (t=50) is safe; a (t=100) waits for source 1
+    g.accept(watermark(4, source=1, t=0.0, idle=True), now=0.0)
+    assert g.release(now=0.0) == 1  # an idle source holds nothing back
+    entry = g.store.cache[orjson.dumps(["ip", "45.155.205.17"])]
+    assert entry.offsets["ids"] == ["credential_stuffing_ip/b", "credential_stuffing_ip/a"]
+
+
+def test_a_redelivered_group_item_is_applied_once(detector):
+    g = GroupEngine(detector, sources=1, load={}.get)
+    g.accept(watermark(0, source=0, t=0.0, idle=True), now=0.0)
+    for offset in (1, 2):  # the same item twice
+        g.accept(group_msg(0, offset, item(10.0, "u-1", "a"), source=0), now=0.0)
+    assert g.release(now=0.0) == 2
+    assert g.count.events == 1 and g.count.duplicates == 1
+
+
+def test_group_items_go_after_max_hold_whatever_the_watermarks(detector):
+    g = GroupEngine(detector, sources=3, load={}.get, max_hold=5.0)
+    g.accept(group_msg(0, 0, item(10.0, "u-1", "a"), source=0), now=0.0)
+    assert g.release(now=4.9) == 0
+    assert g.release(now=5.0) == 1
