@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
-from collections.abc import Collection, Iterator
+import os
+import sys
+from collections.abc import Callable, Collection, Iterator
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from stream_guard.core.errors import ConfigError, RuleSetError
 from stream_guard.core.rules.loader import load_rules
@@ -35,6 +47,42 @@ def load_rules_or_exit(directory: Path | None, *, scores: Collection[str] = ()) 
             err.print(e.render(), markup=False)
         err.print(f"[red]{len(exc.errors)} error(s)[/] in {path}")
         raise typer.Exit(1) from None
+
+
+
+def open_events(stack: ExitStack, events: Path) -> tuple[BinaryIO, int | None]:
+    """A JSONL events file ('-': standard input; .gz: read compressed) and its size in bytes
+    for a progress bar (None when unknown); exits with status 2 if there is no such file."""
+    if str(events) == "-":
+        return sys.stdin.buffer, None
+    if not events.is_file():
+        err.print(f"[red]no such file:[/] {events}")
+        raise typer.Exit(2)
+    if events.suffix == ".gz":  # compressed: progress counts uncompressed bytes, total unknown
+        return stack.enter_context(gzip.open(events, "rb")), None
+    return stack.enter_context(events.open("rb")), events.stat().st_size
+
+
+def byte_progress(
+    stack: ExitStack, verb: str, total: int | None, *, quiet: bool
+) -> Callable[[int], None] | None:
+    """A transient progress bar over bytes read, on a terminal only (not quiet, not in CI);
+    returns the callback to feed it the bytes done so far, or None when there is no bar."""
+    if quiet or not err.is_terminal or os.environ.get("CI"):
+        return None
+    progress = stack.enter_context(
+        Progress(
+            TextColumn(verb),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+    )
+    task = progress.add_task(verb, total=total)
+    return lambda n: progress.update(task, completed=n)
 
 
 # -- the Kafka commands ------------------------------------------------------------------

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import os
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
@@ -12,21 +9,15 @@ from typing import Annotated
 import orjson
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 from stream_guard.cli._common import (
     BrokerOpt,
     ConfigOpt,
     WaitOpt,
+    byte_progress,
     err,
+    open_events,
     quiet_kafka_client,
     settings_or_exit,
 )
@@ -78,35 +69,9 @@ def produce_command(
     from stream_guard.stream.producer import ProduceError, ProduceStats, produce_file
 
     with ExitStack() as stack:
-        if str(events) == "-":
-            source, total = sys.stdin.buffer, None
-        else:
-            if not events.is_file():
-                err.print(f"[red]no such file:[/] {events}")
-                raise typer.Exit(2)
-            if events.suffix == ".gz":  # compressed: progress then counts uncompressed bytes
-                source, total = stack.enter_context(gzip.open(events, "rb")), None
-            else:
-                source, total = stack.enter_context(events.open("rb")), events.stat().st_size
+        source, total = open_events(stack, events)
         stack.enter_context(quiet_kafka_client())
-        progress_cb = None
-        if not quiet and err.is_terminal and not os.environ.get("CI"):
-            progress = stack.enter_context(
-                Progress(
-                    TextColumn("producing"),
-                    BarColumn(),
-                    DownloadColumn(),
-                    TransferSpeedColumn(),
-                    TimeRemainingColumn(),
-                    console=err,
-                    transient=True,
-                )
-            )
-            task = progress.add_task("produce", total=total)
-
-            def progress_cb(n: int) -> None:
-                progress.update(task, completed=n)
-
+        progress_cb = byte_progress(stack, "producing", total, quiet=quiet)
         try:
             stats: ProduceStats = produce_file(
                 source, settings, progress=progress_cb, rate=rate, timeout=wait

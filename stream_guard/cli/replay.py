@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -11,17 +9,9 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
-from stream_guard.cli._common import err, load_rules_or_exit
+from stream_guard.cli._common import byte_progress, err, load_rules_or_exit, open_events
 from stream_guard.core.clock import parse_duration
 from stream_guard.core.detector import DEFAULT_LATENESS, Detector
 from stream_guard.core.errors import ConfigError
@@ -107,16 +97,7 @@ def replay_command(
     detector = Detector(ruleset, lateness=lateness_s)
 
     with ExitStack() as stack:
-        if str(events) == "-":
-            source, total = sys.stdin.buffer, None
-        else:
-            if not events.is_file():
-                err.print(f"[red]no such file:[/] {events}")
-                raise typer.Exit(2)
-            if events.suffix == ".gz":  # compressed logs: progress then counts uncompressed bytes
-                source, total = stack.enter_context(gzip.open(events, "rb")), None
-            else:
-                source, total = stack.enter_context(events.open("rb")), events.stat().st_size
+        source, total = open_events(stack, events)
         sink = stack.enter_context(out.open("wb")) if out else sys.stdout.buffer
         write = sink.write
 
@@ -126,25 +107,8 @@ def replay_command(
             if label_data is not None:
                 scored.append({k: record[k] for k in ("mode", "ts", "user_id", "group")})
 
-        show = not quiet and err.is_terminal and not os.environ.get("CI")
-        if show:
-            progress = stack.enter_context(
-                Progress(
-                    TextColumn("replaying"),
-                    BarColumn(),
-                    DownloadColumn(),
-                    TransferSpeedColumn(),
-                    TimeRemainingColumn(),
-                    console=err,
-                    transient=True,
-                )
-            )
-            task = progress.add_task("replay", total=total)
-            stats = replay(
-                source, detector, emit, progress=lambda n: progress.update(task, completed=n)
-            )
-        else:
-            stats = replay(source, detector, emit)
+        progress = byte_progress(stack, "replaying", total, quiet=quiet)
+        stats = replay(source, detector, emit, progress=progress)
         sink.flush()
     result = score(scored, label_data) if label_data is not None else None
     if summary_json:
