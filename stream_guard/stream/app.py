@@ -28,7 +28,6 @@ from typing import Any
 import faust
 import faust.transport.drivers.aiokafka as aiokafka_driver
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.types import TP
@@ -47,6 +46,7 @@ from stream_guard.stream.engine import (
     UserEngine,
     encode_watermark,
 )
+from stream_guard.stream.publish import rule_set_messages
 
 log = logging.getLogger("stream_guard.worker")
 
@@ -136,8 +136,6 @@ class Worker:
         _ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)
         app.transport.Consumer = _Consumer
         self.source = app.topic(settings.logins_topic, settings.transfers_topic, **RAW)
-        self.decisions = app.topic(settings.decisions_topic, **RAW)
-        self.dead_letters = app.topic(settings.dead_letter_topic, **RAW)
         self.group_topic = app.topic(settings.group_topic, partitions=partitions, **RAW)
         # keys and values are bytes; the app's default serializers are raw
         self.users = app.Table("users", partitions=partitions, key_type=bytes, value_type=bytes)
@@ -187,18 +185,10 @@ class Worker:
                     self._follow_rules()
                     now = time.time()
                     engine = self.user_engine
-                    parts = set()
                     if self.first_event_at is None:
                         self.first_event_at = now
                     self.last_event_at = now
-                    for ev in events:
-                        m = ev.message
-                        if not self._in_sequence(m):
-                            continue
-                        engine.accept(Incoming(m.topic, m.partition, m.offset, m.key, m.value, ev), now)
-                        self._last_event[("users", m.partition)] = ev
-                        parts.add(m.partition)
-                    for p in parts:
+                    for p in self._take("users", engine, events, now):
                         engine.release(p, now, self._caught_up)
                     await self._publish(engine.out)
                     if now - self._watermarks_sent >= WATERMARK_EVERY:
@@ -212,12 +202,7 @@ class Worker:
                 async with self.lock:
                     engine = self.group_engine
                     now = time.time()
-                    for ev in events:
-                        m = ev.message
-                        if not self._in_sequence(m):
-                            continue
-                        engine.accept(Incoming(m.topic, m.partition, m.offset, m.key, m.value, ev), now)
-                        self._last_event[("groups", m.partition)] = ev
+                    self._take("groups", engine, events, now)
                     engine.release(now)
                     await self._publish(engine.out)
                     await self._flush_due("groups", engine.store, self.group_keys, now)
@@ -275,6 +260,17 @@ class Worker:
                 self._last_event.pop(("groups", p), None)
 
     # -- helpers ------------------------------------------------------------------------
+    def _take(self, name: str, engine: Any, events: Any, now: float) -> set[int]:
+        """Hand a batch to ``engine`` (the messages in sequence); the partitions it touched."""
+        parts = set()
+        for ev in events:
+            m = ev.message
+            if self._in_sequence(m):
+                engine.accept(Incoming(m.topic, m.partition, m.offset, m.key, m.value, ev), now)
+                self._last_event[(name, m.partition)] = ev
+                parts.add(m.partition)
+        return parts
+
     def _in_sequence(self, m: Any) -> bool:
         """Whether to take this message (see OffsetGuard)."""
         guard = self.guard
@@ -392,28 +388,13 @@ class Worker:
 
     async def _follow_rules_topic(self) -> None:
         """Keep :attr:`published` at the newest rule set on the rules topic, all worker long."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        tp = TopicPartition(self.settings.rules_topic, 0)
         try:
-            await consumer.start()
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            while True:
-                batch = await consumer.getmany(tp, timeout_ms=500)
-                for msg in batch.get(tp, ()):
-                    if msg.key == rulesync.KEY and msg.value is not None:
-                        self.published = msg.value
+            async for value in rule_set_messages(self.settings, follow=True):
+                self.published = value
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("stream-guard: cannot follow the rules topic %s", self.settings.rules_topic)
-        finally:
-            await consumer.stop()
 
     def _follow_rules(self) -> None:
         """Swap to the published rule set if it changed (between two batches)."""

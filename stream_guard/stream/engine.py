@@ -184,7 +184,23 @@ class KeyedStore(Generic[S]):
             del self.cache[k]
 
 
-class UserEngine:
+class _Part(Generic[S]):
+    """What both parts of a worker hold: the detector, the states of their keys, outputs, counts."""
+
+    def __init__(self, detector: Detector, cls: type[S], load: Callable[[Any], bytes | None], max_cached: int):
+        self.detector = detector
+        self.store: KeyedStore[S] = KeyedStore(cls, load, max_cached=max_cached)
+        self.store.set_rules(detector.rules)
+        self.out = Outputs()
+        self.count = Counters()
+
+    def set_detector(self, detector: Detector) -> None:
+        """Swap the rules between two events; states are re-read under the new rules lazily."""
+        self.detector = detector
+        self.store.set_rules(detector.rules)
+
+
+class UserEngine(_Part[UserState]):
     """The user-keyed part: parse, route, merge the two topics, detect."""
 
     def __init__(
@@ -198,22 +214,13 @@ class UserEngine:
         max_hold: float = 120.0,
         max_cached: int = 200_000,
     ):
-        self.detector = detector
+        super().__init__(detector, UserState, load, max_cached)
         self.topics = topics
         self.partition_for = partition_for
-        self.store: KeyedStore[UserState] = KeyedStore(UserState, load, max_cached=max_cached)
-        self.store.set_rules(detector.rules)
         self.merger = Merger(topics, hold=hold, max_hold=max_hold)
-        self.out = Outputs()
-        self.count = Counters()
         self.last_offset: dict[tuple[str, int], int] = {}
         self.released_t: dict[int, float] = {}  # partition -> event time of the last released event
         self._partition_of: dict[str, int] = {}  # user_id -> its partition (murmur2, cached)
-
-    def set_detector(self, detector: Detector) -> None:
-        """Swap the rules between two events; states are re-read under the new rules lazily."""
-        self.detector = detector
-        self.store.set_rules(detector.rules)
 
     def accept(self, msg: Incoming, now: float) -> None:
         self.last_offset[(msg.topic, msg.partition)] = msg.offset
@@ -342,7 +349,7 @@ def encode_watermark(source: int, t: float, idle: bool) -> bytes:
     return orjson.dumps({"src": source, "t": t, "idle": idle})
 
 
-class GroupEngine:
+class GroupEngine(_Part[GroupState]):
     """The part keyed by something else than the user (an IP, an address).
 
     GroupItems arrive repartitioned by that key, from every source partition, each source in
@@ -366,22 +373,14 @@ class GroupEngine:
         max_hold: float = 120.0,
         max_cached: int = 200_000,
     ):
-        self.detector = detector
+        super().__init__(detector, GroupState, load, max_cached)
         self.sources = sources
         self.max_hold = max_hold
-        self.store: KeyedStore[GroupState] = KeyedStore(GroupState, load, max_cached=max_cached)
-        self.store.set_rules(detector.rules)
-        self.out = Outputs()
-        self.count = Counters()
         # group partition -> source partition -> (event time, idle)
         self.watermarks: dict[int, dict[int, tuple[float, bool]]] = {}
         # group partition -> heap of (t, seq, arrived, key, item, handle)
         self.heaps: dict[int, list[tuple[float, int, float, bytes, GroupItem, Any]]] = {}
         self._seq = 0
-
-    def set_detector(self, detector: Detector) -> None:
-        self.detector = detector
-        self.store.set_rules(detector.rules)
 
     def held(self) -> int:
         return sum(len(h) for h in self.heaps.values())

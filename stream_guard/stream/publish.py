@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -14,8 +15,14 @@ from stream_guard.stream import rulesync
 from stream_guard.stream.admin import create_topics_async, wait_for_broker_async
 
 
-async def latest_published(settings: Settings, timeout: float = 10.0) -> rulesync.PublishedRules | None:
-    """The newest rule set on the rules topic (read to its end), or None."""
+async def rule_set_messages(
+    settings: Settings, *, follow: bool, timeout: float = 10.0
+) -> AsyncIterator[bytes]:
+    """The rule set messages on the rules topic, from its start, outside any consumer group.
+
+    ``follow=False`` stops at the end of the topic (ConfigError if that takes over
+    ``timeout``); ``follow=True`` goes on for ever, as every worker does.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False
     )
@@ -24,21 +31,30 @@ async def latest_published(settings: Settings, timeout: float = 10.0) -> rulesyn
     try:
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
-        latest = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while loop.time() < deadline:
+        while True:
             batch = await consumer.getmany(tp, timeout_ms=300)
             for msg in batch.get(tp, ()):
                 if msg.key == rulesync.KEY and msg.value:
-                    latest = msg.value
+                    yield msg.value
+            if follow:
+                continue
+            # the high-water mark of fetch responses is right on Tansu too
             hw = consumer.highwater(tp)
             if hw is not None and await consumer.position(tp) >= hw:
-                break
-        else:
-            raise ConfigError(f"could not read {settings.rules_topic} to its end within {timeout:g}s")
+                return
+            if loop.time() > deadline:
+                raise ConfigError(f"could not read {settings.rules_topic} to its end within {timeout:g}s")
     finally:
         await consumer.stop()
+
+
+async def latest_published(settings: Settings, timeout: float = 10.0) -> rulesync.PublishedRules | None:
+    """The newest rule set on the rules topic (read to its end), or None."""
+    latest = None
+    async for value in rule_set_messages(settings, follow=False, timeout=timeout):
+        latest = value
     if latest is None:
         return None
     try:
