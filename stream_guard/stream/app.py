@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import faust
-import faust.transport.drivers.aiokafka as aiokafka_driver
 import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
@@ -37,6 +36,7 @@ from stream_guard.core.errors import ConfigError, RuleSetError
 from stream_guard.core.rules.pack import RuleSet
 from stream_guard.settings import Settings
 from stream_guard.stream import rulesync
+from stream_guard.stream.consumer import Consumer, ConsumerThread
 from stream_guard.stream.engine import (
     WATERMARK_KEY,
     GroupEngine,
@@ -55,6 +55,8 @@ log = logging.getLogger("stream_guard.worker")
 #: reads only the first record of the last batch; with this marker last, that record is the
 #: marker and nothing of value is skipped (on Apache Kafka it is merely one small record).
 END_MARKER = b"\x00stream-guard-flush"
+#: Largest producer record batch per partition (below the 1 MB request and broker limits).
+PRODUCER_BATCH_BYTES = 512 * 1024
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 #: Seconds between watermarks to the group partitions while events flow: the longest a
 #: contribution to a rule keyed by IP waits for the slowest source partition to catch up.
@@ -75,22 +77,6 @@ def as_current(event: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
-
-
-class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    fetch_max_wait_ms = 50
-
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        # Faust hard-codes 1.5 s. A broker that holds a fetch until that deadline when fewer
-        # than fetch_min_bytes are waiting (Tansu does) turns it into latency.
-        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
-        return consumer
-
-
-class _Consumer(aiokafka_driver.Consumer):
-    def _new_consumer_thread(self) -> Any:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class Worker:
@@ -132,9 +118,12 @@ class Worker:
             key_serializer="raw",
             value_serializer="raw",
             producer_linger_ms=5,
+            # A flush writes thousands of states at once; with Faust's 16 KB batches the
+            # producer waited for a drain every dozen records (py-spy: MessageBatch.wait_drain).
+            producer_max_batch_size=PRODUCER_BATCH_BYTES,
         )
-        _ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)
-        app.transport.Consumer = _Consumer
+        ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)
+        app.transport.Consumer = Consumer
         self.source = app.topic(settings.logins_topic, settings.transfers_topic, **RAW)
         self.group_topic = app.topic(settings.group_topic, partitions=partitions, **RAW)
         # keys and values are bytes; the app's default serializers are raw
