@@ -46,6 +46,7 @@ from stream_guard.stream.engine import (
     UserEngine,
     encode_watermark,
 )
+from stream_guard.stream.gcpolicy import GcPolicy
 from stream_guard.stream.publish import rule_set_messages
 
 log = logging.getLogger("stream_guard.worker")
@@ -152,6 +153,7 @@ class Worker:
         self._inflight: list[asyncio.Future] = []  # records sent, not yet known to be written
         self.first_event_at: float | None = None  # wall time of the first and last batch
         self.last_event_at: float | None = None
+        self.gc = GcPolicy(settings.gc_interval)
         self._register()
 
     def _detector(self, rules: RuleSet) -> Detector:
@@ -196,10 +198,17 @@ class Worker:
                     await self._publish(engine.out)
                     await self._flush_due("groups", engine.store, self.group_keys, now)
 
+        @app.task
+        async def freeze_setup() -> None:  # once the worker is set up and recovered
+            self.gc.start()
+
         @app.timer(interval=min(0.5, s.flush_interval, max(s.merge_hold, 0.05)))
         async def tick() -> None:
             if self.lock.locked():
                 return  # an agent is busy: it releases and flushes as it goes
+            if self.gc.due():
+                took = self.gc.collect()
+                log.info("stream-guard: full garbage collection took %.0f ms", took * 1000)
             async with self.lock:
                 self._follow_rules()
                 now = time.time()
@@ -440,6 +449,7 @@ class Worker:
             "rule_set_errors": self.rule_errors,
             "offset_gaps": self.guard.gaps,
             "offsets_skipped": self.guard.skipped,
+            **self.gc.stats(),
             "first_event_at": self.first_event_at,
             "last_event_at": self.last_event_at,
             "written_at": time.time(),
