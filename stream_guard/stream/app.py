@@ -38,15 +38,13 @@ from stream_guard.settings import Settings
 from stream_guard.stream import rulesync
 from stream_guard.stream.consumer import Consumer, ConsumerThread
 from stream_guard.stream.engine import (
-    WATERMARK_KEY,
-    GroupEngine,
     Incoming,
     KeyedStore,
     OffsetGuard,
     UserEngine,
-    encode_watermark,
 )
 from stream_guard.stream.gcpolicy import GcPolicy
+from stream_guard.stream.groups import BATCH_KEY, GroupEngine, GroupOutbox
 from stream_guard.stream.publish import rule_set_messages
 
 log = logging.getLogger("stream_guard.worker")
@@ -59,11 +57,6 @@ END_MARKER = b"\x00stream-guard-flush"
 #: Largest producer record batch per partition (below the 1 MB request and broker limits).
 PRODUCER_BATCH_BYTES = 512 * 1024
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
-#: Seconds between watermarks to the group partitions while events flow: the longest a
-#: contribution to a rule keyed by IP waits for the slowest source partition to catch up.
-WATERMARK_EVERY = 0.25
-#: ... and when nothing changed, only this often (new group partitions' owners learn them).
-WATERMARK_HEARTBEAT = 5.0
 
 
 @contextlib.contextmanager
@@ -136,20 +129,25 @@ class Worker:
         self.user_engine = UserEngine(
             detector,
             topics=settings.input_topics,
-            load=lambda uid: self.users.get(uid.encode()),
+            load=lambda uid: self._stored("users", uid.encode()),
             partition_for=lambda key: (murmur2(key) & 0x7FFFFFFF) % partitions,  # Kafka's default partitioner
             hold=settings.merge_hold,
             max_hold=settings.merge_max_hold,
         )
         self.group_engine = GroupEngine(
-            detector, sources=partitions, load=self.group_keys.get, max_hold=settings.merge_max_hold
+            detector, sources=partitions, load=lambda key: self._stored("groups", key),
+            max_hold=settings.merge_max_hold,
         )
-        self._watermarks_sent = 0.0
-        self._marks_sent: dict[int, tuple[tuple[float, bool], float]] = {}  # source -> (mark, when)
+        self.outbox = GroupOutbox(partitions, partition_for=lambda key: (murmur2(key) & 0x7FFFFFFF) % partitions)
         self._stream: dict[str, Any] = {}
         self._last_event: dict[tuple[str, int], Any] = {}
         self.guard = OffsetGuard()
         self._last_flush: dict[tuple[str, int], float] = {}
+        self._tables = {"users": self.users, "groups": self.group_keys}
+        # States a flush has taken but not yet written to its table: what a key reads back
+        # if the store evicts it meanwhile.
+        self._unwritten: dict[str, dict[bytes, bytes]] = {"users": {}, "groups": {}}
+        self._flushing: dict[tuple[str, int], asyncio.Task] = {}  # the flush writing, per partition
         self._inflight: list[asyncio.Future] = []  # records sent, not yet known to be written
         self.first_event_at: float | None = None  # wall time of the first and last batch
         self.last_event_at: float | None = None
@@ -182,8 +180,7 @@ class Worker:
                     for p in self._take("users", engine, events, now):
                         engine.release(p, now, self._caught_up)
                     await self._publish(engine.out)
-                    if now - self._watermarks_sent >= WATERMARK_EVERY:
-                        await self._send_watermarks(now)
+                    await self._send_group_items(now)
                     await self._flush_due("users", engine.store, self.users, now)
 
         @app.agent(self.group_topic, name="stream_guard.groups")
@@ -216,7 +213,7 @@ class Worker:
                 for p in engine.merger.partitions():
                     engine.release(p, now, self._caught_up)
                 await self._publish(engine.out)
-                await self._send_watermarks(now)
+                await self._send_group_items(now)
                 self.group_engine.release(now)
                 await self._publish(self.group_engine.out)
                 await self._flush_due("users", engine.store, self.users, now)
@@ -239,6 +236,7 @@ class Worker:
 
     async def _on_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         async with self.lock:
+            await self._flushed(revoked)
             user_parts = {tp.partition for tp in revoked if tp.topic in self.settings.input_topics}
             group_parts = {tp.partition for tp in revoked if tp.topic == self.settings.group_topic}
             held = sum(len(self.user_engine.merger.drop(p)) for p in user_parts)
@@ -252,6 +250,7 @@ class Worker:
                 sum(self.user_engine.store.waiting(p) for p in user_parts),
             )
             self.user_engine.store.drop_partitions(user_parts)
+            self.outbox.drop_sources(user_parts)
             self.group_engine.drop_partitions(group_parts)
             self.guard.forget((tp.topic, tp.partition) for tp in revoked)
             for p in group_parts:
@@ -285,24 +284,20 @@ class Worker:
             )
         return verdict == OffsetGuard.TAKE
 
-    async def _send_watermarks(self, now: float) -> None:
-        """Tell every group-items partition how far in event time each of this worker's
-        source partitions has got (see GroupEngine)."""
-        self._watermarks_sent = now
+    async def _send_group_items(self, now: float, *, force: tuple[int, ...] = ()) -> None:
+        """Send the items bound for the group partitions with this worker's watermarks: how
+        far in event time each of its source partitions has got (see :mod:`.groups`)."""
         self._inflight = [f for f in self._inflight if not f.done()]
         engine = self.user_engine
         inputs = self.settings.input_topics
-        sources = {tp.partition for tp in self.app.consumer.assignment() if tp.topic in inputs}
-        for p in sorted(sources):
-            idle = engine.merger.held(p) == 0 and all(self._caught_up(t, p) is True for t in inputs)
-            mark = (engine.released_t.get(p, 0.0), idle)
-            sent = self._marks_sent.get(p)
-            if sent is not None and sent[0] == mark and now - sent[1] < WATERMARK_HEARTBEAT:
-                continue  # nothing new to say (a quiet system sends one every few seconds)
-            self._marks_sent[p] = (mark, now)
-            value = encode_watermark(p, *mark)
-            for g in range(self.partitions):
-                self._inflight.append(await self._send(self.settings.group_topic, WATERMARK_KEY, value, g))
+        marks = {}
+        for tp in self.app.consumer.assignment():
+            p = tp.partition
+            if tp.topic == inputs[0]:
+                idle = engine.merger.held(p) == 0 and all(self._caught_up(t, p) is True for t in inputs)
+                marks[p] = (engine.released_t.get(p, 0.0), idle)
+        for g, value in self.outbox.drain(marks, now, force=force):
+            self._inflight.append(await self._send(self.settings.group_topic, BATCH_KEY, value, g))
 
     def _caught_up(self, topic: str, partition: int) -> bool | None:
         """Whether ``topic``'s ``partition`` has nothing more to give now (see Merger):
@@ -339,52 +334,110 @@ class Worker:
             inflight.append(await self._send(s.decisions_topic, d.user_id.encode(), d.to_json()))
         for env, key in out.dead_letters:
             inflight.append(await self._send(s.dead_letter_topic, key, env))
-        for key, value in out.group_items:
-            inflight.append(await self._send(s.group_topic, key, value))
+        for source, item in out.group_items:
+            self.outbox.add(source, item)
         for topic, partition, key, value in out.reroutes:
             inflight.append(await self._send(topic, key, value, partition))
         out.clear()
 
+    def _stored(self, name: str, key: bytes) -> bytes | None:
+        value = self._unwritten[name].get(key)
+        return value if value is not None else self._tables[name].get(key)
+
     async def _flush_due(self, name: str, store: KeyedStore, table: Any, now: float) -> None:
+        """Flush the partitions that are due: full ones (``flush_events``) at once, the others
+        (``flush_interval``) one per call, the longest waiting first — encoding a flush's
+        states takes the agent ~10 ms, and partitions started together would otherwise all
+        fall due in the same batch, every time."""
         s = self.settings
+        timed = None
         for p in list(store.pending):
             waiting = store.waiting(p)
             last = self._last_flush.setdefault((name, p), now)
-            if waiting and (waiting >= s.flush_events or now - last >= s.flush_interval):
-                await self._flush(name, store, table, p)
-                self._last_flush[(name, p)] = now
+            if not waiting:
+                continue
+            if waiting >= s.flush_events:
+                await self._flush_partition(name, store, table, p, now)
+            elif now - last >= s.flush_interval and (timed is None or last < timed[1]):
+                timed = (p, last)
+        if timed is not None:
+            await self._flush_partition(name, store, table, timed[0], now)
 
-    async def _flush(self, name: str, store: KeyedStore, table: Any, partition: int) -> None:
-        """Write a partition's changed keys, then acknowledge the messages they include.
+    async def _flush_partition(self, name: str, store: KeyedStore, table: Any, p: int, now: float) -> None:
+        writing = self._flushing.get((name, p))
+        if writing is not None and not writing.done():
+            if store.waiting(p) < 2 * self.settings.flush_events:
+                return  # the previous flush is still being written: take more first
+            await asyncio.shield(writing)  # the broker is slow: wait for it
+        if name == "users":  # the items of the events this flush includes go out first
+            await self._send_group_items(now, force=(p,))
+        self._flush(name, store, table, p)
+        self._last_flush[(name, p)] = now
 
-        Order matters for what a crash can lose: (1) the outputs of those messages
-        (decisions, …) are written first, so a state that says "done" implies its decisions
-        are out; (2) the states go to the changelog and the local store; (3) an end marker
-        goes alone in the changelog's last record batch (see :data:`END_MARKER`); (4) only
-        then are the messages acknowledged, hence committed.
+    def _flush(self, name: str, store: KeyedStore, table: Any, partition: int) -> None:
+        """Take a partition's changed keys and pending messages, and write them in the background.
+
+        The states are encoded now (the store may change them from the next event on); the
+        writing runs as a task (:meth:`_write`), so the agent goes on with the next batch
+        instead of waiting for the broker's acknowledgements, at most one per partition.
         """
         event = self._last_event.get((name, partition))
         stream = self._stream.get(name)
         if event is None or stream is None:
             return
         writes, acks = store.flush(partition)
-        if self._inflight:
-            await asyncio.gather(*self._inflight)
-            self._inflight.clear()
+        writes = [(k if isinstance(k, bytes) else k.encode(), v) for k, v in writes]
+        self._unwritten[name].update(writes)
+        outputs, self._inflight = self._inflight, []
+        task = asyncio.ensure_future(self._write(name, table, partition, writes, acks, outputs, event, stream))
+        task.add_done_callback(self._written)
+        self._flushing[(name, partition)] = task
+
+    async def _write(
+        self, name: str, table: Any, partition: int, writes: list[tuple[bytes, bytes]],
+        acks: list[Any], outputs: list[asyncio.Future], event: Any, stream: Any,
+    ) -> None:
+        """Write a flush's states, then acknowledge the messages they include.
+
+        Order matters for what a crash can lose: (1) the outputs of those messages
+        (decisions, …) are written first, so a state that says "done" implies its decisions
+        are out; (2) the states go to the local store and the changelog; (3) an end marker
+        goes alone in the changelog's last record batch (see :data:`END_MARKER`); (4) only
+        then are the messages acknowledged, hence committed.
+        """
+        if outputs:
+            await asyncio.gather(*outputs)
         if writes:
-            changelog = table.changelog_topic.get_topic_name()
+            unwritten = self._unwritten[name]
             with as_current(event):  # RocksDB picks its per-partition database from it
                 for key, value in writes:
-                    table.data[key if isinstance(key, bytes) else key.encode()] = value
-            sent = [
-                await self._send(changelog, key if isinstance(key, bytes) else key.encode(), value, partition)
-                for key, value in writes
-            ]
+                    table.data[key] = value
+                    if unwritten.get(key) is value:
+                        del unwritten[key]
+            changelog = table.changelog_topic.get_topic_name()
+            sent = [await self._send(changelog, key, value, partition) for key, value in writes]
             await asyncio.gather(*sent)
             meta = await (await self._send(changelog, END_MARKER, b"", partition))
             table.data.set_persisted_offset(TP(changelog, partition), meta.offset)
         for handle in acks:
             await stream.ack(handle)
+
+    def _written(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        # Nothing of this flush is acknowledged, so nothing is lost; but this worker can no
+        # longer tell what is written: stop, and let the next start recover from the changelog.
+        exc = task.exception()
+        log.error("stream-guard: writing state failed; stopping the worker", exc_info=exc)
+        self._crash = asyncio.ensure_future(self.app.crash(exc))
+
+    async def _flushed(self, tps: set[TP]) -> None:
+        """Wait for the flushes of these partitions that are still being written."""
+        inputs = self.settings.input_topics
+        names = {("users" if tp.topic in inputs else "groups", tp.partition) for tp in tps}
+        writing = [t for k, t in self._flushing.items() if k in names and not t.done()]
+        if writing:
+            await asyncio.wait(writing, timeout=self.settings.session_timeout)
 
     async def _follow_rules_topic(self) -> None:
         """Keep :attr:`published` at the newest rule set on the rules topic, all worker long."""

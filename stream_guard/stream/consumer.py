@@ -11,8 +11,19 @@
    on a queue with room), so :func:`deliver` first runs it inline, and only when it does
    block (flow control, a full queue, the producer's buffer) hands the rest of it to the
    same race Faust runs. What the callback does, and the race when it blocks, are Faust's.
+3. **Messages lost at a (re)assignment.** Faust records a message as read once the race is
+   over, *whether or not the callback delivered it*. At start-up Faust resumes the partitions
+   before it seeks them to the committed offsets and lets the flow go; a batch fetched in
+   between is abandoned message by message (the flow is suspended), yet its offsets become
+   the partitions' read offsets — and when the same messages come again from the committed
+   offset, the loop drops them as already read. Likewise a batch fetched before a rebalance
+   and delivered after it: the streams skip (and acknowledge) messages of an older
+   generation. The kill -9 recovery test caught it now and then: the new worker's first
+   messages 40 to 120 offsets past the committed ones. Here a message counts as read only
+   when it was delivered in the current generation; the rest of an abandoned or stale batch
+   is left for the fetch after the seek.
 
-The drain loop below is Faust 0.15's ``Consumer._drain_messages`` with the one call changed
+The drain loop below is Faust 0.15's ``Consumer._drain_messages`` with those two changes
 (the version range is pinned in pyproject.toml: re-check it when upgrading Faust).
 """
 
@@ -59,20 +70,23 @@ class _Rest:
                     return stop.value
 
 
-async def deliver(service: Service, callback_coro: Coroutine[Any, Any, Any], suspend: Any) -> None:
+async def deliver(service: Service, callback_coro: Coroutine[Any, Any, Any], suspend: Any) -> bool:
     """Run ``callback_coro`` inline; if it blocks, race the rest of it against ``suspend``.
 
-    The result is the same as ``await service.wait_first(callback_coro, suspend.wait())``,
-    without the tasks when the callback completes in one step.
+    The same as ``await service.wait_first(callback_coro, suspend.wait())``, without the
+    tasks when the callback completes in one step. True if the callback ran to its end,
+    False if it was abandoned (the flow was suspended, or the service is stopping).
     """
     try:
         first = callback_coro.send(None)
     except StopIteration:
-        return
+        return True
     except BaseException:
         callback_coro.close()
         raise
-    await service.wait_first(cast(Awaitable, _Rest(callback_coro, first)), suspend.wait())
+    rest = _Rest(callback_coro, first)
+    won = await service.wait_first(cast(Awaitable, rest), suspend.wait())
+    return not won.stopped and rest in won.done
 
 
 class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -82,6 +96,21 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
         return consumer
+
+    async def seek_to_committed(self) -> Any:
+        return await self.call_thread(self._seek_to_committed_or_start)
+
+    async def _seek_to_committed_or_start(self) -> Any:
+        """aiokafka seeks only the partitions with a committed offset above 0; the others keep
+        the position they have fetched to, so a batch abandoned before the flow resumed (see
+        the module's point 3) would not come again. They start from the beginning (the
+        worker's reset policy is "earliest")."""
+        consumer = self._ensure_consumer()
+        committed = await consumer.seek_to_committed()
+        fresh = [tp for tp, offset in committed.items() if not offset]
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+        return committed
 
 
 class Consumer(aiokafka_driver.Consumer):
@@ -100,6 +129,7 @@ class Consumer(aiokafka_driver.Consumer):
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
         suspend_flow = self.suspend_flow
+        app = self.app
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -114,6 +144,8 @@ class Consumer(aiokafka_driver.Consumer):
                         if num_since_yield > yield_every:
                             await sleep(0)
                             num_since_yield = 0
+                        if message.generation_id != app.consumer_generation_id:
+                            break  # fetched before a rebalance: comes again after its seek
                         offset = message.offset
                         r_offset = get_read_offset(tp)
                         if r_offset is None or offset >= r_offset:
@@ -123,7 +155,8 @@ class Consumer(aiokafka_driver.Consumer):
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
-                            await deliver(self, callback(message), suspend_flow)
+                            if not await deliver(self, callback(message), suspend_flow):
+                                break  # not read: fetched again after the seek
                             set_read_offset(tp, offset)
                         else:
                             self.log.dev("DROPPED MESSAGE ROFF %r: k=%r", offset, message.key)

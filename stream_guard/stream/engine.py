@@ -16,7 +16,6 @@ nothing is forgotten.
 
 from __future__ import annotations
 
-import heapq
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ class Outputs:
     """What processing produced since the shell last drained it."""
 
     decisions: list[Decision] = field(default_factory=list)
-    group_items: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value)
+    group_items: list[tuple[int, GroupItem]] = field(default_factory=list)  # (source partition, item)
     dead_letters: list[tuple[bytes, bytes | None]] = field(default_factory=list)  # (envelope, key)
     reroutes: list[tuple[str, int, bytes, bytes]] = field(default_factory=list)  # topic, partition, key, value
 
@@ -282,7 +281,7 @@ class UserEngine(_Part[UserState]):
                     out.decisions.extend(res.decisions)
                     count.decisions += len(res.decisions)
                 for item in res.group_items:
-                    out.group_items.append(encode_group_item(item, partition))
+                    out.group_items.append((partition, item))
             store.done(partition, msg.handle)
         return len(ready)
 
@@ -330,119 +329,3 @@ class OffsetGuard:
     def forget(self, keys: Iterable[Any]) -> None:
         for k in keys:
             self.expected.pop(k, None)
-
-
-#: Key of the watermark records the user side sends to every group-items partition.
-WATERMARK_KEY = b"\x00watermark"
-#: How many recent item ids a group key remembers to recognise a redelivered item.
-GROUP_RECENT_IDS = 512
-
-
-def encode_group_item(item: GroupItem, source: int) -> tuple[bytes, bytes]:
-    """The record for ``item``, keyed by its group value, carrying its source partition."""
-    return orjson.dumps([item.key, item.value]), orjson.dumps({**item.to_dict(), "src": source})
-
-
-def encode_watermark(source: int, t: float, idle: bool) -> bytes:
-    """Source partition ``source`` has released every event up to event time ``t`` (and, if
-    ``idle``, has nothing more to read for now)."""
-    return orjson.dumps({"src": source, "t": t, "idle": idle})
-
-
-class GroupEngine(_Part[GroupState]):
-    """The part keyed by something else than the user (an IP, an address).
-
-    GroupItems arrive repartitioned by that key, from every source partition, each source in
-    event-time order but the sources at their own pace (a worker catching up on a backlog may
-    be days of event time ahead on one partition). Each source also sends a watermark to
-    every group partition after its items; as a partition's records stay in order, a
-    watermark ``t`` from source ``s`` on group partition ``g`` means every item of ``s`` up to
-    ``t`` for ``g`` has arrived. So items wait in ``g``'s heap until every source's watermark
-    on ``g`` has passed them — idle sources hold nothing back — and fold into their key's
-    windows in event-time order, as replay does. An item waits at most ``max_hold`` seconds
-    (a source whose worker is gone). Redelivered items are recognised by id per key (they
-    are applied in time order, not offset order, so offsets can't tell).
-    """
-
-    def __init__(
-        self,
-        detector: Detector,
-        *,
-        sources: int,
-        load: Callable[[bytes], bytes | None],
-        max_hold: float = 120.0,
-        max_cached: int = 200_000,
-    ):
-        super().__init__(detector, GroupState, load, max_cached)
-        self.sources = sources
-        self.max_hold = max_hold
-        # group partition -> source partition -> (event time, idle)
-        self.watermarks: dict[int, dict[int, tuple[float, bool]]] = {}
-        # group partition -> heap of (t, seq, arrived, key, item, handle)
-        self.heaps: dict[int, list[tuple[float, int, float, bytes, GroupItem, Any]]] = {}
-        self._seq = 0
-
-    def held(self) -> int:
-        return sum(len(h) for h in self.heaps.values())
-
-    def accept(self, msg: Incoming, now: float) -> None:
-        if msg.key == WATERMARK_KEY:
-            w = orjson.loads(msg.value)
-            src, t = int(w["src"]), float(w["t"])
-            marks = self.watermarks.setdefault(msg.partition, {})
-            old = marks.get(src)
-            marks[src] = (max(t, old[0]) if old else t, bool(w["idle"]))
-            self.store.done(msg.partition, msg.handle)
-            return
-        d = orjson.loads(msg.value)
-        d.pop("src", None)
-        item = GroupItem(**d)
-        self._seq += 1
-        heap = self.heaps.setdefault(msg.partition, [])
-        heapq.heappush(heap, (item.t, self._seq, now, msg.key or b"", item, msg.handle))
-
-    def _horizon(self, partition: int) -> float | None:
-        """Event time up to which every source's items for ``partition`` are in (None: not known)."""
-        marks = self.watermarks.get(partition, {})
-        if len(marks) < self.sources:
-            return None
-        busy = [t for t, idle in marks.values() if not idle]
-        return min(busy) if busy else float("inf")
-
-    def release(self, now: float) -> int:
-        n = 0
-        for partition, heap in self.heaps.items():
-            horizon = self._horizon(partition)
-            while heap:
-                t, _, arrived, key, item, handle = heap[0]
-                if (horizon is None or t > horizon) and now - arrived < self.max_hold:
-                    break
-                heapq.heappop(heap)
-                self._apply(partition, key, item)
-                self.store.done(partition, handle)
-                n += 1
-        return n
-
-    def _apply(self, partition: int, key: bytes, item: GroupItem) -> None:
-        e = self.store.entry(key, partition)
-        ids = e.offsets.setdefault("ids", [])
-        tag = f"{item.rule_id}/{item.event_id}"
-        if tag in ids:
-            self.count.duplicates += 1
-            return
-        ids.append(tag)
-        if len(ids) > GROUP_RECENT_IDS:
-            del ids[: len(ids) - GROUP_RECENT_IDS]
-        d = self.detector.process_group(item, e.state)
-        self.store.touch(key, partition)
-        self.count.events += 1
-        if d is not None:
-            self.out.decisions.append(d)
-            self.count.decisions += 1
-
-    def drop_partitions(self, partitions: Iterable[int]) -> None:
-        gone = set(partitions)
-        for p in gone:
-            self.heaps.pop(p, None)
-            self.watermarks.pop(p, None)
-        self.store.drop_partitions(gone)

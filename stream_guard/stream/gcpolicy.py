@@ -43,7 +43,10 @@ class GcPolicy:
         if self.interval <= 0:
             return  # Python's own policy
         self._saved = gc.get_threshold()
-        gc.collect()
+        # No collection first: it would block the loop for a while just as the partitions
+        # are assigned, and Faust skips messages if its streams are not iterated promptly
+        # then (see OffsetGuard). What the set-up left as garbage is mostly freed by
+        # refcounting anyway.
         gc.freeze()
         gc.set_threshold(*_YOUNG, _NEVER)
         self._last = time.monotonic()

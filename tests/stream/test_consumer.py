@@ -26,7 +26,7 @@ def test_a_callback_that_never_blocks_runs_inline_without_tasks():
     async def main() -> None:
         svc = _Svc()
         before = len(asyncio.all_tasks())
-        await deliver(svc, callback(), asyncio.Event())
+        assert await deliver(svc, callback(), asyncio.Event()) is True
         assert len(asyncio.all_tasks()) == before
         assert ran == [asyncio.current_task()]  # in the caller's own task
 
@@ -46,10 +46,10 @@ def test_a_callback_that_blocks_finishes_through_the_race_with_every_step():
         await asyncio.sleep(0.01)
         steps.append("done")
 
-    async def main() -> None:
-        await deliver(_Svc(), callback(), asyncio.Event())
+    async def main() -> bool:
+        return await deliver(_Svc(), callback(), asyncio.Event())
 
-    _run(main())
+    assert _run(main()) is True
     assert steps == ["start", "after yield", 42, "done"]
 
 
@@ -63,13 +63,25 @@ def test_a_blocked_callback_is_abandoned_when_the_flow_is_suspended():
             state["cancelled"] = True
             raise
 
-    async def main() -> None:
+    async def main() -> bool:
         suspend = asyncio.Event()
         asyncio.get_running_loop().call_later(0.02, suspend.set)
-        await asyncio.wait_for(deliver(_Svc(), callback(), suspend), 2)
+        return await asyncio.wait_for(deliver(_Svc(), callback(), suspend), 2)
 
-    _run(main())
+    assert _run(main()) is False  # not delivered: the drain loop must not count it as read
     assert state == {"cancelled": True}
+
+
+def test_a_callback_that_blocks_while_the_flow_is_already_suspended_is_not_delivered():
+    async def callback() -> None:
+        await asyncio.get_running_loop().create_future()  # e.g. waiting for flow control
+
+    async def main() -> bool:
+        suspend = asyncio.Event()
+        suspend.set()
+        return await deliver(_Svc(), callback(), suspend)
+
+    assert _run(main()) is False
 
 
 def test_an_error_in_the_first_step_propagates():

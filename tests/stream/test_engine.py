@@ -1,4 +1,4 @@
-"""The worker's pure parts, without a broker: engine, event-time merge, group watermarks."""
+"""The worker's pure parts, without a broker: the user engine and the event-time merge."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ import orjson
 import pytest
 from event_cases import LOGIN, TRANSFER, raw
 
-from stream_guard.core.detector import Detector, GroupItem
+from stream_guard.core.detector import Detector
 from stream_guard.core.rules.loader import load_rules
 from stream_guard.paths import default_rules_dir
-from stream_guard.stream.engine import (
-    WATERMARK_KEY,
-    GroupEngine,
-    Incoming,
-    UserEngine,
-    decode_stored,
-    encode_group_item,
-    encode_watermark,
-)
+from stream_guard.stream.engine import Incoming, UserEngine, decode_stored
 from stream_guard.stream.merge import Merger
 
 TOPICS = ("logins", "transfers")
@@ -117,48 +109,3 @@ def test_merger_can_not_tell_waits_only_hold_seconds():
     m.add(0, "logins", 6.0, "l2", now=2.0)
     assert m.release(0, now=11.0, caught_up=always(False)) == []  # more is coming: wait
     assert m.release(0, now=12.0, caught_up=always(False)) == ["l2"]  # but never past max_hold
-
-
-def group_msg(engine_partition: int, offset: int, item: GroupItem, source: int) -> Incoming:
-    key, value = encode_group_item(item, source)
-    return Incoming("group", engine_partition, offset, key, value, handle=offset)
-
-
-def watermark(offset: int, source: int, t: float, idle: bool = False) -> Incoming:
-    return Incoming("group", 0, offset, WATERMARK_KEY, encode_watermark(source, t, idle), handle=offset)
-
-
-def item(t: float, user: str, event_id: str) -> GroupItem:
-    return GroupItem(
-        "credential_stuffing_ip", "ip", "45.155.205.17", t, "x", event_id, "login", user, user
-    )
-
-
-def test_group_items_wait_for_every_sources_watermark(detector):
-    g = GroupEngine(detector, sources=2, load={}.get, max_hold=60.0)
-    g.accept(group_msg(0, 0, item(100.0, "u-1", "a"), source=0), now=0.0)
-    g.accept(group_msg(0, 1, item(50.0, "u-2", "b"), source=1), now=0.0)
-    g.accept(watermark(2, source=0, t=100.0), now=0.0)
-    assert g.release(now=0.0) == 0  # source 1 has said nothing yet
-    g.accept(watermark(3, source=1, t=60.0), now=0.0)
-    assert g.release(now=0.0) == 1  # b (t=50) is safe; a (t=100) waits for source 1
-    g.accept(watermark(4, source=1, t=0.0, idle=True), now=0.0)
-    assert g.release(now=0.0) == 1  # an idle source holds nothing back
-    entry = g.store.cache[orjson.dumps(["ip", "45.155.205.17"])]
-    assert entry.offsets["ids"] == ["credential_stuffing_ip/b", "credential_stuffing_ip/a"]
-
-
-def test_a_redelivered_group_item_is_applied_once(detector):
-    g = GroupEngine(detector, sources=1, load={}.get)
-    g.accept(watermark(0, source=0, t=0.0, idle=True), now=0.0)
-    for offset in (1, 2):  # the same item twice
-        g.accept(group_msg(0, offset, item(10.0, "u-1", "a"), source=0), now=0.0)
-    assert g.release(now=0.0) == 2
-    assert g.count.events == 1 and g.count.duplicates == 1
-
-
-def test_group_items_go_after_max_hold_whatever_the_watermarks(detector):
-    g = GroupEngine(detector, sources=3, load={}.get, max_hold=5.0)
-    g.accept(group_msg(0, 0, item(10.0, "u-1", "a"), source=0), now=0.0)
-    assert g.release(now=4.9) == 0
-    assert g.release(now=5.0) == 1
