@@ -14,7 +14,7 @@ day means the same 24 hours for every rule, whatever offsets the producers mixed
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 _EPOCH = date(1970, 1, 1).toordinal()
 
@@ -36,6 +36,11 @@ class Calendar:
     def labels(self, first: int, last: int) -> list[str]:
         """Every day from ``first`` to ``last`` included, as ISO dates."""
         return [self.label(d) for d in range(first, last + 1)]
+
+    def iso(self, t: float) -> str:
+        """RFC 3339 text of ``t`` at this offset, to the second."""
+        tz = timezone(timedelta(seconds=self.offset))
+        return datetime.fromtimestamp(t, tz).isoformat(timespec="seconds")
 
     @property
     def offset_text(self) -> str:

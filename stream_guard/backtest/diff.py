@@ -111,7 +111,8 @@ def _change(old: DecisionRecord, new: DecisionRecord) -> dict[str, Any]:
     fields = {k: [getattr(old, k), getattr(new, k)] for k in _COMPARED if getattr(old, k) != getattr(new, k)}
     if "actions" in fields:
         fields["actions"] = [list(old.actions), list(new.actions)]
-    return {**new.example(), "fields": fields}
+    what = "; ".join(f"{k} {a} → {b}" for k, (a, b) in fields.items())
+    return {**new.example(), "fields": fields, "change": what}
 
 
 def totals(per_rule: dict[str, dict[str, Any]]) -> dict[str, int]:

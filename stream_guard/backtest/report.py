@@ -315,7 +315,7 @@ def _example_rows(examples: list[dict[str, Any]], sign: str = "") -> str:
     return "".join(
         f"<tr><td>{sign}</td><td><code>{esc(e['event_id'])}</code></td><td>{esc(e['user_id'])}</td>"
         f"<td>{esc(e['ts'])}</td><td>{esc(e['reason'])}"
-        + (f" <span class=muted>{esc(e['fields'])}</span>" if "fields" in e else "")
+        + (f" <span class=muted>({esc(e['change'])})</span>" if "change" in e else "")
         + "</td></tr>"
         for e in examples
     )

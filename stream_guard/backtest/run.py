@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from stream_guard.backtest import diff as diffs
@@ -63,12 +62,6 @@ def run(
     return Run(rules, rules_dir, result, records, sens)
 
 
-def _iso(t: float | None, offset: float) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, timezone(timedelta(seconds=offset))).isoformat(timespec="seconds")
-
-
 def backtest_json(
     candidate: Run,
     *,
@@ -92,8 +85,8 @@ def backtest_json(
         "rules_dir": candidate.rules_dir,
         "rules_version": candidate.rules.version,
         "period": {
-            "first_ts": _iso(st.first_t, st.utc_offset),
-            "last_ts": _iso(st.last_t, st.utc_offset),
+            "first_ts": cal.iso(st.first_t) if st.first_t is not None else None,
+            "last_ts": cal.iso(st.last_t) if st.last_t is not None else None,
             "utc_offset": cal.offset_text,
             "days": [cal.label(d) for d in days],
         },

@@ -27,7 +27,7 @@ import orjson
 from stream_guard.backtest import stats
 from stream_guard.backtest.days import Calendar
 from stream_guard.backtest.record import DecisionRecord
-from stream_guard.core.clock import iso, parse_ts
+from stream_guard.core.clock import parse_ts
 
 #: How many unreadable decisions a summary lists one by one (all are counted).
 MAX_LISTED = 50
@@ -142,8 +142,8 @@ def summarise(reader: DecisionReader, *, source: str) -> dict[str, Any]:
     return {
         "source": source,
         "period": {
-            "since": iso(reader.since) if reader.since is not None else None,
-            "until": iso(reader.until) if reader.until is not None else None,
+            "since": cal.iso(reader.since) if reader.since is not None else None,
+            "until": cal.iso(reader.until) if reader.until is not None else None,
             "first_ts": min(records, key=lambda d: d.t).ts if records else None,
             "last_ts": max(records, key=lambda d: d.t).ts if records else None,
             "utc_offset": cal.offset_text,

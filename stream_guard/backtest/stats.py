@@ -67,7 +67,7 @@ class RuleInfo:
     @classmethod
     def from_record(cls, d: DecisionRecord) -> RuleInfo:
         """For a rule known only from its decisions (read back from a topic)."""
-        return cls(d.rule_id, d.title, d.mode, d.severity, "?", d.rule_version)
+        return cls(d.rule_id, d.title, d.mode, d.severity, "", d.rule_version)
 
 
 def rule_infos(rules: RuleSet) -> dict[str, RuleInfo]:

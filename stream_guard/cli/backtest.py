@@ -27,8 +27,9 @@ from stream_guard.core.clock import parse_duration
 from stream_guard.core.errors import ConfigError
 from stream_guard.core.rules.pack import RuleSet
 
-#: Rows of the console's tables of missed attacks and diff examples.
+#: Missed attacks listed, and examples per rule and kind of change in a diff (--json has more).
 SHOWN = 10
+DIFF_EXAMPLES = 3
 
 
 def backtest_command(
@@ -137,38 +138,49 @@ def print_backtest(doc: dict[str, Any], candidate: Run) -> None:
     print_rules(doc)
     print_sensitivity(doc)
     if "labels" in doc:
+        print_rule_labels(doc)
         print_labels(doc["labels"])
     if "diff" in doc:
         print_diff(doc["diff"])
     print_problems(candidate.stats)
 
 
+def _ranked(rules: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return sorted(rules.items(), key=lambda kv: (-kv[1]["decisions"], kv[0]))
+
+
 def print_rules(doc: dict[str, Any]) -> None:
-    rules = doc["rules"]
-    labelled = "labels" in doc
     by_mode = doc["decisions"]["by_mode"]
     modes = ", ".join(f"{n:,} {m}" for m, n in by_mode.items())
     table = Table(
         title=f"{doc['decisions']['total']:,} decisions ({modes or 'none'}) over {len(doc['period']['days'])} days",
         title_justify="left",
     )
-    for col, just in (("rule", "left"), ("mode", "left"), ("sev", "left"), ("decisions", "right"),
-                      ("users", "right"), ("/day", "right"), ("max/day", "right"), ("unique", "right"),
-                      ("overlaps most with", "left")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
-    if labelled:
-        for col in ("caught", "precision", "benign"):
-            table.add_column(col, justify="right")
-    for rid, r in sorted(rules.items(), key=lambda kv: (-kv[1]["decisions"], kv[0])):
+    table.add_column("rule", no_wrap=True)
+    table.add_column("mode")
+    for col in ("decisions", "users", "/day", "unique"):
+        table.add_column(col, justify="right")
+    table.add_column("overlaps most with")
+    for rid, r in _ranked(doc["rules"]):
         top = next(iter(r["overlap"].items()), None)
         overlap = f"{top[0]} ({top[1]['decisions']:,})" if top and top[1]["decisions"] else ""
-        row = [rid, r["mode"], r["severity"], f"{r['decisions']:,}", f"{r['users']:,}",
-               f"{r['per_day_mean']:.2f}", f"{r['per_day_max']:,}", f"{r['unique_decisions']:,}", overlap]
-        if labelled:
-            lab = r.get("labels", {})
-            row += [f"{lab.get('attacks_caught', 0):,}", _pct(lab.get("precision")),
-                    f"{lab.get('benign_users_flagged', 0):,}"]
-        table.add_row(*(escape(str(c)) for c in row))
+        table.add_row(*(escape(str(c)) for c in (
+            rid, r["mode"], f"{r['decisions']:,}", f"{r['users']:,}", f"{r['per_day_mean']:.2f}",
+            f"{r['unique_decisions']:,}", overlap)))
+    err.print(table)
+
+
+def print_rule_labels(doc: dict[str, Any]) -> None:
+    table = Table(title="each rule against the labels, as if enforced", title_justify="left")
+    table.add_column("rule", no_wrap=True)
+    for col in ("attacks caught", "hits", "false alarms", "precision", "benign flagged"):
+        table.add_column(col, justify="right")
+    for rid, r in _ranked(doc["rules"]):
+        lab = r.get("labels")
+        if not r["decisions"] or lab is None:
+            continue
+        table.add_row(escape(rid), f"{lab['attacks_caught']:,}", f"{lab['hits']:,}", f"{lab['false_alarms']:,}",
+                      _pct(lab["precision"]), f"{lab['benign_users_flagged']:,}")
     err.print(table)
 
 
@@ -233,16 +245,15 @@ def print_diff(diff: dict[str, Any]) -> None:
     if not changed:
         err.print("  no decision differs")
         return
-    table = Table(title="decisions gained and lost per rule", title_justify="left")
-    for col, just in (("rule", "left"), ("baseline", "right"), ("candidate", "right"), ("gained", "right"),
-                      ("lost", "right"), ("changed", "right"), ("example", "left")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
     for rid, r in changed.items():
+        err.print(
+            f"[bold]{escape(rid)}[/]: {r['baseline']:,} → {r['candidate']:,} "
+            f"([green]+{r['gained']:,}[/] on {r['gained_users']:,} users, "
+            f"[red]-{r['lost']:,}[/] on {r['lost_users']:,} users, {r['changed']:,} changed)"
+        )
         ex = r["examples"]
-        sample = (ex["gained"] or ex["lost"] or ex["changed"])[0]
-        sign = "+" if ex["gained"] else "-" if ex["lost"] else "~"
-        example = f"{sign} {sample['event_id']} {sample['user_id']} {sample['ts']}: {sample['reason']}"
-        table.add_row(*(escape(str(c)) for c in (
-            rid, f"{r['baseline']:,}", f"{r['candidate']:,}", f"+{r['gained']:,}" if r["gained"] else "0", f"-{r['lost']:,}" if r["lost"] else "0",
-            f"{r['changed']:,}", example)))
-    err.print(table)
+        for sign, colour, items in (("+", "green", ex["gained"]), ("-", "red", ex["lost"]), ("~", "yellow", ex["changed"])):
+            for e in items[:DIFF_EXAMPLES]:
+                what = f" ({e['change']})" if "change" in e else ""
+                err.print(f"  [{colour}]{sign}[/] {escape(e['ts'])} {escape(e['user_id'])} {escape(e['event_id'])}: "
+                          f"{escape(e['reason'])}{escape(what)}")

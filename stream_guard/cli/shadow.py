@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from stream_guard.backtest.shadow import DecisionReader, summarise
 from stream_guard.cli._common import (
@@ -140,26 +139,25 @@ def print_shadow(doc: dict[str, Any]) -> None:
     if not rules:
         err.print("no shadow decisions in the period")
         return
-    table = Table(title=f"{len(rules)} shadow rules, as if enforced", title_justify="left")
-    for col, just in (("rule", "left"), ("v", "left"), ("decisions", "right"), ("users", "right"),
-                      ("/day", "right"), ("max/day", "right"), ("new", "right"), ("new users", "right"),
-                      ("overlaps most with (enforced)", "left"), ("would have called for", "left")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    err.print(f"{len(rules)} shadow rule(s), as if enforced:")
     for rid, r in sorted(rules.items(), key=lambda kv: (-kv[1]["decisions"], kv[0])):
-        top = next(iter(r["overlap_enforced"].items()), None)
-        overlap = f"{top[0]} ({top[1]['decisions']:,})" if top and top[1]["decisions"] else "none"
+        versions = ",".join(map(str, r["versions"]))
+        err.print(
+            f"[bold]{escape(rid)}[/] (version {versions}, {escape(r['severity'])}): {r['decisions']:,} decisions "
+            f"on {r['users']:,} users, {r['per_day_mean']:.2f}/day (max {r['per_day_max']:,})"
+        )
+        err.print(
+            f"  new: {r['new_decisions']:,} decisions with no enforced decision on the user within 2h; "
+            f"{r['new_users']:,} users no enforced rule named"
+        )
+        overlap = ", ".join(
+            f"{o} {v['decisions']:,} ({v['users']:,} users)" for o, v in r["overlap_enforced"].items() if v["decisions"]
+        )
+        err.print(f"  overlaps enforced: {escape(overlap or 'none')}")
         actions = ", ".join(f"{n:,} {k}" for k, n in r["actions"].items()) or "nothing"
-        table.add_row(*(escape(str(c)) for c in (
-            rid, ",".join(map(str, r["versions"])), f"{r['decisions']:,}", f"{r['users']:,}",
-            f"{r['per_day_mean']:.2f}", f"{r['per_day_max']:,}", f"{r['new_decisions']:,}",
-            f"{r['new_users']:,}", overlap, actions)))
-    err.print(table)
-    err.print("[dim]new: decisions with no enforced decision on the same user within 2h; "
-              "new users: users no enforced decision named in the period[/]")
-    for rid, r in rules.items():
-        err.print(f"[bold]{escape(rid)}[/] examples:")
+        err.print(f"  would have called for: {escape(actions)}")
         for e in r["examples"][:SHOWN_EXAMPLES]:
-            err.print(f"  {escape(e['ts'])} {escape(e['user_id'])} event {escape(e['event_id'])}: {escape(e['reason'])}")
+            err.print(f"  e.g. {escape(e['ts'])} {escape(e['user_id'])} event {escape(e['event_id'])}: {escape(e['reason'])}")
     enforced = doc["enforced_rules"]
     if enforced:
         err.print(f"enforced in the same period: {sum(enforced.values()):,} decisions by {len(enforced)} rules")
