@@ -1,9 +1,11 @@
 """Read the decisions topic back: every message it held when the reading began.
 
 The shadow review (``stream-guard shadow-report``) reads the decisions the workers
-published — enforced and shadow alike — outside any consumer group, from the start of
-every partition up to the end offsets it found on starting, so it ends even while workers
-keep publishing, and never moves a group's offsets.
+published — enforced and shadow alike — outside any consumer group (it never moves a
+group's offsets), from the start of every partition until it has caught up with each
+partition's high-water mark. The high-water mark is taken from the fetch responses, not
+from a ListOffsets request: Tansu answers that one with the last batch's base offset + 1,
+short of the real end (publish.py relies on the fetch responses for the same reason).
 """
 
 from __future__ import annotations
@@ -39,9 +41,7 @@ async def consume_topic_async(
         parts = [TopicPartition(topic, p) for p in range(n)]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
-        start = await consumer.beginning_offsets(parts)
-        end = await consumer.end_offsets(parts)
-        due = {tp for tp in parts if end[tp] > start[tp]}
+        due = set(parts)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         read = 0
@@ -49,18 +49,20 @@ async def consume_topic_async(
             batch = await consumer.getmany(*due, timeout_ms=300, max_records=5000)
             for tp, messages in batch.items():
                 for m in messages:
-                    if m.offset < end[tp]:
-                        handle(f"{tp.partition}:{m.offset}", m.value)
-                        read += 1
+                    handle(f"{tp.partition}:{m.offset}", m.value)
+                    read += 1
             for tp in list(due):
                 # the position passes gaps (compaction, transaction markers) too
-                if await consumer.position(tp) >= end[tp]:
+                hw = consumer.highwater(tp)
+                if hw is not None and await consumer.position(tp) >= hw:
                     due.discard(tp)
             if batch:
                 deadline = loop.time() + timeout
             elif loop.time() > deadline:
-                left = sum(end[tp] - await consumer.position(tp) for tp in due)
-                raise ConfigError(f"reading {topic!r} stalled for {timeout:g}s with {left:,} messages still due")
+                raise ConfigError(
+                    f"reading {topic!r} stalled for {timeout:g}s with partitions "
+                    f"{sorted(tp.partition for tp in due)} not read to their end"
+                )
         return read
     finally:
         await consumer.stop()
