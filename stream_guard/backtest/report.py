@@ -257,15 +257,15 @@ def _sensitivity(doc: Mapping[str, Any]) -> str:
            "values of every evaluation in this run, with the rule’s suppression; the dashed column is the "
            "rule’s threshold.</p>"]
     for rid, s in items:
-        cats = [f"{p['threshold']:g}" for p in s["points"]]
+        cats = [svg.short(p["threshold"]) for p in s["points"]]
         current = next((i for i, p in enumerate(s["points"]) if p["threshold"] == s["threshold"]), None)
         chart = svg.columns(cats, [("decisions", PALETTE[0], [p["decisions"] for p in s["points"]])],
                             width=560, height=200, highlight=current, label=f"threshold sensitivity of {rid}")
         field = f"({'|'.join(s['fields'])})" if s["fields"] else ""
         out.append(
-            f"<h3><code>{esc(rid)}</code> — {esc(s['function'])}{esc(field)} ≥ {s['threshold']:g} in {esc(s['window'])} by {esc(s['by'])}</h3>"
+            f"<h3><code>{esc(rid)}</code> — {esc(s['function'])}{esc(field)} ≥ {svg.short(s['threshold'])} in {esc(s['window'])} by {esc(s['by'])}</h3>"
             + _figure(f"sensitivity-{rid}", chart,
-                      f"{s['actual']:,} decisions at {s['threshold']:g} in this run; highest window value seen: {s['max_value']:g}")
+                      f"{s['actual']:,} decisions at {svg.short(s['threshold'])} in this run; highest window value seen: {svg.short(s['max_value'])}")
         )
     return "".join(out) + "</section>"
 

@@ -35,7 +35,7 @@ def thresholds(rule: CompiledRule, factors: tuple[float, ...] = FACTORS) -> list
     whose window values are whole (``≥ 7.5`` and ``≥ 8`` give the same decisions)."""
     a = rule.aggregate
     assert a is not None
-    values = {a.threshold * f for f in factors}
+    values = {float(f"{a.threshold * f:.6g}") for f in factors}  # 3.3e7, not 33000000.000000004
     if a.function in ("count", "count_distinct"):
         values = {float(max(1, math.ceil(v - 1e-9))) for v in values}
     values.add(a.threshold)

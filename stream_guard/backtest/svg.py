@@ -43,6 +43,19 @@ def nice_max(v: float) -> float:
     return float(10 * mag)
 
 
+def short(v: float) -> str:
+    """A threshold or amount as people read it.
+
+    >>> short(30_000_000), short(2.5e6), short(1500), short(12), short(0.5)
+    ('30M', '2.5M', '1,500', '12', '0.5')
+    """
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:,.4g}M"
+    if float(v).is_integer():
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
 def _num(v: float) -> str:
     return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2g}"
 

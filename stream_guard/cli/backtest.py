@@ -14,6 +14,7 @@ from rich.table import Table
 
 from stream_guard.backtest import Run, backtest_json, run
 from stream_guard.backtest.report import render_report
+from stream_guard.backtest.svg import short
 from stream_guard.cli._common import (
     byte_progress,
     err,
@@ -160,7 +161,7 @@ def print_rules(doc: dict[str, Any]) -> None:
     table.add_column("mode")
     for col in ("decisions", "users", "/day", "unique"):
         table.add_column(col, justify="right")
-    table.add_column("overlaps most with")
+    table.add_column("overlaps most with", overflow="fold")
     for rid, r in _ranked(doc["rules"]):
         top = next(iter(r["overlap"].items()), None)
         overlap = f"{top[0]} ({top[1]['decisions']:,})" if top and top[1]["decisions"] else ""
@@ -194,10 +195,11 @@ def print_sensitivity(doc: dict[str, Any]) -> None:
     table.add_column("decisions at threshold: …", justify="left")
     for rid, s in rows:
         points = " · ".join(
-            (f"[bold]{p['threshold']:g}: {p['decisions']:,}[/]" if p["factor"] == 1 else f"{p['threshold']:g}: {p['decisions']:,}")
+            (f"[bold]{short(p['threshold'])}: {p['decisions']:,}[/]" if p["factor"] == 1
+             else f"{short(p['threshold'])}: {p['decisions']:,}")
             for p in s["points"]
         )
-        table.add_row(escape(rid), f"{s['threshold']:g}", points)
+        table.add_row(escape(rid), short(s["threshold"]), points)
     err.print(table)
 
 

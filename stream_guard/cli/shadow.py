@@ -151,7 +151,7 @@ def print_shadow(doc: dict[str, Any]) -> None:
             f"{r['new_users']:,} users no enforced rule named"
         )
         overlap = ", ".join(
-            f"{o} {v['decisions']:,} ({v['users']:,} users)" for o, v in r["overlap_enforced"].items() if v["decisions"]
+            f"{o} {v['decisions']:,}" for o, v in r["overlap_enforced"].items() if v["decisions"]
         )
         err.print(f"  overlaps enforced: {escape(overlap or 'none')}")
         actions = ", ".join(f"{n:,} {k}" for k, n in r["actions"].items()) or "nothing"
