@@ -89,6 +89,10 @@ def backtest_command(
     if baseline is not None and str(events) == "-":
         err.print("[red]error:[/] --baseline reads the events twice: give a file, not standard input")
         raise typer.Exit(2)
+    for path, option in ((report, "--report"), (json_out, "--json")):
+        if path is not None and str(path) != "-" and not path.parent.is_dir():
+            err.print(f"[red]error:[/] {option}: no such directory: {escape(str(path.parent))}")
+            raise typer.Exit(2)
     label_data = labels_or_exit(labels) if labels is not None else None
     ruleset = load_rules_or_exit(rules)
     base_rules = load_rules_or_exit(baseline) if baseline is not None else None
@@ -98,15 +102,19 @@ def backtest_command(
     if base_rules is not None and baseline is not None:
         base_run = _run(events, base_rules, baseline, lateness_s, "baseline", quiet)
     doc = backtest_json(candidate, source=str(events), labels=label_data, baseline=base_run)
-    if json_out is not None:
-        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-        if str(json_out) == "-":
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        else:
-            json_out.write_bytes(data)
-    if report is not None:
-        report.write_text(render_report(doc), encoding="utf-8")
+    try:
+        if json_out is not None:
+            data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+            if str(json_out) == "-":
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
+            else:
+                json_out.write_bytes(data)
+        if report is not None:
+            report.write_text(render_report(doc), encoding="utf-8")
+    except OSError as exc:
+        err.print(f"[red]error:[/] cannot write {escape(str(exc.filename))}: {escape(exc.strerror or str(exc))}")
+        raise typer.Exit(2) from None
     if not quiet:
         print_backtest(doc, candidate)
         if report is not None:
@@ -176,10 +184,10 @@ def print_rule_labels(doc: dict[str, Any]) -> None:
     table.add_column("rule", no_wrap=True)
     for col in ("attacks caught", "hits", "false alarms", "precision", "benign flagged"):
         table.add_column(col, justify="right")
-    for rid, r in _ranked(doc["rules"]):
-        lab = r.get("labels")
-        if not r["decisions"] or lab is None:
-            continue
+    rows = [(rid, r["labels"]) for rid, r in _ranked(doc["rules"]) if r["decisions"] and "labels" in r]
+    if not rows:
+        return
+    for rid, lab in rows:
         table.add_row(escape(rid), f"{lab['attacks_caught']:,}", f"{lab['hits']:,}", f"{lab['false_alarms']:,}",
                       _pct(lab["precision"]), f"{lab['benign_users_flagged']:,}")
     err.print(table)
@@ -221,8 +229,8 @@ def print_labels(lab: dict[str, Any]) -> None:
         for a in lab["missed"][:SHOWN]:
             who = a.get("user_id") or f"ip {a.get('ip')} ({len(a.get('victims') or [])} victims)"
             shadow = f" — caught in shadow by {', '.join(a['caught_by_shadow'])}" if a.get("caught_by_shadow") else ""
-            err.print(f"  {escape(a['kind'])} {escape(str(who))} at {a['key_ts']}"
-                      f" (event {escape(str(a.get('key_event_id')))}){escape(shadow)}")
+            event = f" (event {a['key_event_id']})" if a.get("key_event_id") else ""
+            err.print(f"  {escape(a['kind'])} {escape(str(who))} at {a['key_ts']}{escape(event)}{escape(shadow)}")
         if len(lab["missed"]) > SHOWN:
             err.print(f"  … and {len(lab['missed']) - SHOWN} more (see --json)")
 

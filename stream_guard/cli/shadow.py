@@ -90,6 +90,8 @@ def shadow_report_command(
     since_t = _moment(since, until_t if until_t is not None else now, "--since")
     if since_t is not None and until_t is not None and since_t >= until_t:
         raise typer.BadParameter("the period is empty: --since must come before --until", param_hint="--since")
+    if json_out is not None and str(json_out) != "-" and not json_out.parent.is_dir():
+        raise typer.BadParameter(f"no such directory: {json_out.parent}", param_hint="--json")
     reader = DecisionReader(since=since_t, until=until_t)
     if decisions is not None:
         if broker is not None:

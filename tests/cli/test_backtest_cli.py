@@ -85,6 +85,12 @@ def test_baseline_cannot_read_standard_input_twice(case: Case):
     assert res.exit_code == 2 and "standard input" in res.output
 
 
+def test_output_into_a_missing_directory_exits_2_before_the_run(case: Case, tmp_path: Path):
+    for option in ("--report", "--json"):
+        res = run("backtest", str(case.events), "--rules", str(case.rules), option, str(tmp_path / "no" / "x"))
+        assert res.exit_code == 2 and f"{option}: no such directory" in res.output
+
+
 def test_bad_lateness_exits_2(case: Case):
     res = run("backtest", str(case.events), "--lateness", "soon")
     assert res.exit_code == 2 and "--lateness" in res.output
