@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from stream_guard.backtest import Run, run
+from stream_guard.backtest import Run, backtest_json, load_labels, run
 from stream_guard.core.rules.loader import load_rules
 
 RULES = """
@@ -134,3 +135,20 @@ def run_file(events: Path, rules: Path) -> Run:
 
 def run_case(case: Case, rules: Path | None = None) -> Run:
     return run_file(case.events, rules or case.rules)
+
+
+# The fixtures of the case. Test modules declare them with ``pytest.fixture(make_case,
+# name="case")``: a conftest.py here would be a module named ``conftest`` clashing with the
+# other test directories' when several directories are collected together.
+
+
+def make_case(tmp_path: Path) -> Case:
+    """The case, written to a fresh directory."""
+    return write_case(tmp_path / "case")
+
+
+def make_doc(case: Case) -> dict[str, Any]:
+    """The backtest JSON of the case, with its labels and baseline."""
+    return backtest_json(
+        run_case(case), source=str(case.events), labels=load_labels(case.labels), baseline=run_case(case, case.baseline)
+    )

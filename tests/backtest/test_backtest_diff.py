@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from backtest_fixture import Case, run_case
+import pytest
+from backtest_fixture import Case, make_case, make_doc, run_case
 
 from stream_guard.backtest.diff import diff
+
+case = pytest.fixture(make_case, name="case")
+doc = pytest.fixture(make_doc, name="doc")
 
 
 def test_gained_lost_and_changed_per_rule(doc: dict[str, Any]):

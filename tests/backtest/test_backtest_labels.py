@@ -7,13 +7,16 @@ from typing import Any
 
 import orjson
 import pytest
-from backtest_fixture import Case, run_file
+from backtest_fixture import Case, make_case, make_doc, run_file
 
 from stream_guard.backtest import LabelError, load_labels, parse_labels
 from stream_guard.backtest.labels import figures
 from stream_guard.backtest.stats import by_rule
 from stream_guard.replay import build_detector, replay
 from stream_guard.scoring import score
+
+case = pytest.fixture(make_case, name="case")
+doc = pytest.fixture(make_doc, name="doc")
 
 
 def test_headline_figures_on_the_case(doc: dict[str, Any]):

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from backtest_fixture import make_case, make_doc
+
 from stream_guard.backtest.days import Calendar
 from stream_guard.backtest.record import DecisionRecord
 from stream_guard.backtest.stats import overlap
 from stream_guard.core.clock import parse_ts
+
+case = pytest.fixture(make_case, name="case")
+doc = pytest.fixture(make_doc, name="doc")
 
 
 def test_decisions_users_and_days_per_rule(doc: dict[str, Any]):

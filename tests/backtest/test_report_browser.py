@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from backtest_fixture import EVENTS, Case, run_case
+from backtest_fixture import EVENTS, Case, make_case, run_case
 
 from stream_guard.backtest import backtest_json, load_labels
 from stream_guard.backtest.report import render_report
@@ -28,6 +28,8 @@ FLAGS = (
 )
 #: A user id that is markup: the report must show it, never run it or fetch its image.
 EVIL = 'u-<img src="http://198.51.100.9/x.png" onerror="window.pwned=1">'
+
+case = pytest.fixture(make_case, name="case")
 
 
 @pytest.fixture(scope="module")

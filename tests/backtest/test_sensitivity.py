@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backtest_fixture import run_file
+from backtest_fixture import make_case, make_doc, run_file
 
 from stream_guard.backtest.sensitivity import thresholds
 from stream_guard.core.rules.loader import load_rules
 from stream_guard.paths import bundled
+
+case = pytest.fixture(make_case, name="case")
+doc = pytest.fixture(make_doc, name="doc")
 
 
 def test_points_on_the_case(doc: dict[str, Any]):

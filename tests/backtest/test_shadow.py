@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import orjson
-from backtest_fixture import Case, run_case
+import pytest
+from backtest_fixture import Case, make_case, run_case
 
 from stream_guard.backtest.shadow import DecisionReader, summarise
 from stream_guard.core.clock import parse_ts
+
+case = pytest.fixture(make_case, name="case")
 
 
 def _decision_lines(case: Case) -> list[bytes]:
