@@ -32,11 +32,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from stream_guard.backtest.record import DecisionRecord
 from stream_guard.core.clock import parse_ts
+from stream_guard.core.errors import ConfigError
 from stream_guard.scoring import WINDOW, Score, score
 
 
-class LabelError(ValueError):
+class LabelError(ConfigError):
     """A labels file that is not EVENTS.md's labelled format; the message names the field."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code="bad-labels")
 
 
 class _Attack(BaseModel):

@@ -67,9 +67,8 @@ class DecisionReader:
         """One message (``where``: ``partition:offset``) or line (``line N``)."""
         st = self.stats
         st.messages += 1
-        if data is None or not data.strip():
-            if data is None:  # a tombstone on the topic is not a decision
-                self._invalid(where, "empty message")
+        if data is None or not data.strip():  # a tombstone on the topic is not a decision
+            self._invalid(where, "empty message")
             return
         try:
             d = DecisionRecord.from_dict(orjson.loads(data))

@@ -31,7 +31,8 @@ async def consume_topic_async(
     if n is None:
         raise ConfigError(
             f"no topic {topic!r} on {settings.broker} (the decisions topic is the setting "
-            f"decisions_topic; workers create it when they start)"
+            f"decisions_topic; workers create it when they start)",
+            code="topic-missing",
         )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False
@@ -61,7 +62,8 @@ async def consume_topic_async(
             elif loop.time() > deadline:
                 raise ConfigError(
                     f"reading {topic!r} stalled for {timeout:g}s with partitions "
-                    f"{sorted(tp.partition for tp in due)} not read to their end"
+                    f"{sorted(tp.partition for tp in due)} not read to their end",
+                    code="broker-unreachable",
                 )
         return read
     finally:
