@@ -1,7 +1,8 @@
 """Replay a JSONL file of events through the detector, in file order.
 
 Invalid lines are counted and reported with their line numbers and reasons, never fatal;
-late and redelivered events are counted. The same :class:`LocalRunner` serves backtests.
+late and redelivered events are counted. The same :class:`LocalRunner` serves backtests,
+and :func:`build_detector` is the one place replay and backtests make their detector.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from stream_guard.core.decisions import Decision
-from stream_guard.core.detector import Detector, LocalRunner
+from stream_guard.core.detector import DEFAULT_LATENESS, Detector, LocalRunner
 from stream_guard.core.errors import EventError
 from stream_guard.core.events import parse_event
+from stream_guard.core.rules.pack import RuleSet
 
 #: How many invalid lines a summary lists one by one (all are counted).
 MAX_LISTED_INVALID = 50
@@ -32,6 +34,11 @@ class ReplayStats:
     decisions: Counter = field(default_factory=Counter)
     by_mode: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    #: the first valid event's time and the newest event time seen (POSIX seconds), and the
+    #: UTC offset the first event was written with (seconds): the period a backtest covers
+    first_t: float | None = None
+    last_t: float | None = None
+    utc_offset: float = 0.0
 
     def to_dict(self) -> dict:
         return {
@@ -46,6 +53,11 @@ class ReplayStats:
             "decisions_by_mode": dict(sorted(self.by_mode.items())),
             "seconds": round(self.seconds, 3),
         }
+
+
+def build_detector(rules: RuleSet, *, lateness: float = DEFAULT_LATENESS) -> Detector:
+    """The detector replay and backtests run: the production core over ``rules``."""
+    return Detector(rules, lateness=lateness)
 
 
 def replay(
@@ -79,12 +91,18 @@ def replay(
                 stats.invalid_lines.append((n, str(exc)))
             continue
         stats.events += 1
+        if stats.first_t is None:
+            stats.first_t = event.ts.timestamp()
+            offset = event.ts.utcoffset()
+            stats.utc_offset = offset.total_seconds() if offset is not None else 0.0
         for d in runner.feed(event):
             stats.decisions[d.rule_id] += 1
             stats.by_mode[d.mode] += 1
             emit(d)
     if progress is not None:
         progress(nbytes)
+    marks = [s.watermark for s in runner.users.values() if s.watermark is not None]
+    stats.last_t = max(marks, default=stats.first_t)
     stats.late = len(runner.late)
     stats.late_ids = runner.late
     stats.duplicates = runner.duplicates

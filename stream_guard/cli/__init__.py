@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from stream_guard.cli import demo, generate, produce, replay, rules, schema, topics, worker
+from stream_guard.cli import (
+    backtest,
+    demo,
+    generate,
+    produce,
+    replay,
+    rules,
+    schema,
+    shadow,
+    topics,
+    worker,
+)
 
 app = typer.Typer(
     name="stream-guard",
@@ -26,6 +37,8 @@ app.command("worker")(worker.worker_command)
 app.add_typer(topics.app, name="topics")
 app.command("produce")(produce.produce_command)
 app.command("demo")(demo.demo_command)
+app.command("backtest")(backtest.backtest_command)
+app.command("shadow-report")(shadow.shadow_report_command)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from stream_guard.backtest.labels import LabelError, load_labels
 from stream_guard.core.errors import ConfigError, RuleSetError
 from stream_guard.core.rules.loader import load_rules
 from stream_guard.core.rules.pack import RuleSet
@@ -48,6 +49,14 @@ def load_rules_or_exit(directory: Path | None, *, scores: Collection[str] = ()) 
         err.print(f"[red]{len(exc.errors)} error(s)[/] in {path}")
         raise typer.Exit(1) from None
 
+
+def labels_or_exit(path: Path) -> dict:
+    """A validated labels.json (EVENTS.md), or every problem by field and exit status 2."""
+    try:
+        return load_labels(path)
+    except LabelError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
 
 
 def open_events(stack: ExitStack, events: Path) -> tuple[BinaryIO, int | None]:

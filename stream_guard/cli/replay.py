@@ -11,12 +11,18 @@ import orjson
 import typer
 from rich.table import Table
 
-from stream_guard.cli._common import byte_progress, err, load_rules_or_exit, open_events
+from stream_guard.cli._common import (
+    byte_progress,
+    err,
+    labels_or_exit,
+    load_rules_or_exit,
+    open_events,
+)
 from stream_guard.core.clock import parse_duration
-from stream_guard.core.detector import DEFAULT_LATENESS, Detector
+from stream_guard.core.detector import DEFAULT_LATENESS
 from stream_guard.core.errors import ConfigError
 from stream_guard.paths import bundled
-from stream_guard.replay import ReplayStats, replay
+from stream_guard.replay import ReplayStats, build_detector, replay
 from stream_guard.scoring import Score, score
 
 
@@ -86,15 +92,10 @@ def replay_command(
         raise typer.BadParameter(str(exc), param_hint="--lateness") from None
     label_data = None
     if labels is not None:
-        try:
-            label_data = orjson.loads(labels.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise typer.BadParameter(
-                f"cannot read {labels}: {exc}", param_hint="--labels"
-            ) from None
+        label_data = labels_or_exit(labels)
     ruleset = load_rules_or_exit(rules)
     scored: list[dict] = []
-    detector = Detector(ruleset, lateness=lateness_s)
+    detector = build_detector(ruleset, lateness=lateness_s)
 
     with ExitStack() as stack:
         source, total = open_events(stack, events)
@@ -151,6 +152,11 @@ def print_summary(stats: ReplayStats, version: str, source: str) -> None:
         err.print(table)
     else:
         err.print("no decisions")
+    print_problems(stats)
+
+
+def print_problems(stats: ReplayStats) -> None:
+    """The invalid lines (line number and reason) and the late events of a replay."""
     for line, reason in stats.invalid_lines:
         err.print(f"[yellow]line {line}:[/] {reason}", markup=True, highlight=False)
     if stats.invalid > len(stats.invalid_lines):
