@@ -82,7 +82,7 @@ class ActionsStore:
         index, gen = self.keys.expiry
         await self.scripts.call("outbox", [index, gen], ["notify", user_id, int(when_ms)])
 
-    async def follow_up(self, user_id: str, result: Mapping[str, Any]) -> None:
+    async def follow_up(self, user_id: str, result: Mapping[str, Any], *, schedule: bool = True) -> None:
         """The global part of a change a user-slot script reported: the task's place in the
         index, the outboxes to wake, the next freeze expiry to schedule."""
         await self.place(result.get("placement"))
@@ -91,7 +91,7 @@ class ActionsStore:
         if result.get("webhook") and self.webhook:
             await self.notify("webhook", user_id)
         expiry = result.get("next_expiry")
-        if expiry:
+        if expiry and schedule:
             await self.schedule_expiry(user_id, int(expiry))
 
     async def count(self, **counters: int) -> None:

@@ -171,7 +171,9 @@ def _load_file(cat: Catalog, path: Path, problems: list[str]) -> None:
             f"'language' must be {path.stem!r}, the file's name")
         return
     for section, kind in _SECTIONS.items():
-        body = doc.get(section, {})
+        if section not in doc:
+            continue
+        body = doc[section]
         if not isinstance(body, PosDict):
             bad(doc.value_pos(section), f"{section} must be a mapping of name: {{title, body}}")
             continue
@@ -184,7 +186,9 @@ def _load_file(cat: Catalog, path: Path, problems: list[str]) -> None:
             for f in ("title", "body"):
                 _placeholders(t, f, f"{where}.{f}", bad)
             cat.templates[(lang, kind, str(key))] = Template(lang, kind, str(key), t["title"].strip(), t["body"].strip())
-    scripts = doc.get("call_scripts", {})
+    if "call_scripts" not in doc:
+        return
+    scripts = doc["call_scripts"]
     if not isinstance(scripts, PosDict):
         bad(doc.value_pos("call_scripts"), "call_scripts must be a mapping of name: {title, steps}")
         return
