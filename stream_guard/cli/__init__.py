@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stream_guard.cli import demo, generate, produce, replay, rules, schema, topics, worker
+from stream_guard.cli import actions, demo, generate, produce, replay, rules, schema, topics, worker
 
 app = typer.Typer(
     name="stream-guard",
@@ -26,6 +26,9 @@ app.command("worker")(worker.worker_command)
 app.add_typer(topics.app, name="topics")
 app.command("produce")(produce.produce_command)
 app.command("demo")(demo.demo_command)
+app.command("actions")(actions.actions_command)
+app.add_typer(actions.freeze_app, name="freeze")
+app.add_typer(actions.tasks_app, name="tasks")
 
 
 def main() -> None:

@@ -131,3 +131,12 @@ def decision(
         "tags": [],
         "context": ctx,
     }
+
+
+@pytest.fixture(scope="session")
+def broker():
+    """An embedded Tansu broker for the agent's end-to-end tests."""
+    from stream_guard.stream.broker import EmbeddedBroker
+
+    with EmbeddedBroker() as b:
+        yield b
