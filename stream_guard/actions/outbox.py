@@ -140,8 +140,11 @@ class Relay:
         indexes whatever they miss. Cheap enough every few minutes (SCAN, no KEYS)."""
         s, k = self.store, self.store.keys
         found = {"pending": 0, "tasks": 0, "expiries": 0}
-        async for key in s.client.scan_iter(match=k.user_pattern("relay"), count=1000):
-            user = k.user_of(key)
+        users: set[str] = set()
+        for name in ("audit", "alerts"):  # every user who ever had something to publish
+            async for key in s.client.scan_iter(match=k.user_pattern(name), count=1000):
+                users.add(k.user_of(key))
+        for user in sorted(users):
             pipe = s.client.pipeline(transaction=False)
             pipe.hmget(k.relay(user), "audit", "alerts", "webhook")
             pipe.xrevrange(k.audit(user), "+", "-", count=1)
