@@ -16,6 +16,7 @@ index update: it scans the per-user keys and puts back what the indexes miss.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -228,7 +229,5 @@ def _later(entry_id: str, cursor: Any) -> bool:
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 
 import orjson
 from aiohttp import web
@@ -104,7 +105,7 @@ def test_webhook_retries_with_backoff_then_delivers(env, catalog):
     n, again, published = env.run(go)
     assert (n, again) == (1, 0) and published["webhook_delivered"] == 1
     assert len(hits) == 3
-    gaps = [b[0] - a[0] for a, b in zip(hits, hits[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(hits)]
     assert gaps[1] > gaps[0] * 1.3  # exponential
     headers, body = hits[-1][1], hits[-1][2]
     assert headers["Idempotency-Key"] == body["alert_id"] and {h[2]["alert_id"] for h in hits} == {body["alert_id"]}
