@@ -37,6 +37,8 @@ from stream_guard.stream.engine import OffsetGuard
 
 log = logging.getLogger("stream_guard.actions")
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+#: Users whose decisions are applied at the same time (each user's in order).
+CONCURRENCY = 32
 
 
 class ActionsAgent:
@@ -99,6 +101,7 @@ class ActionsAgent:
         @app.agent(self.decisions, name="stream_guard.actions")
         async def act(stream: Any) -> None:
             self._ensure_store()
+            limit = asyncio.Semaphore(CONCURRENCY)
             async for events in stream.noack_take(s.actions.batch_size, within=0.05):
                 now = time.time()
                 self.first_at = self.first_at or now
@@ -119,7 +122,7 @@ class ActionsAgent:
                         log.error("stream-guard actions: %s-%s@%s is not a decision (%s): skipped", m.topic, m.partition, m.offset, exc)
                         continue
                     by_user[d["user_id"]].append((ev, d))
-                await asyncio.gather(*(self._apply_user(items) for items in by_user.values()))
+                await asyncio.gather(*(self._apply_user(items, limit) for items in by_user.values()))
                 for ev in taken:  # only now: a decision is committed once its actions are done
                     await stream.ack(ev)
                 self.counts["acked"] += len(taken)
@@ -148,8 +151,12 @@ class ActionsAgent:
                 tmp.replace(stats_file)
 
 
-    async def _apply_user(self, items: list[tuple[Any, dict[str, Any]]]) -> None:
+    async def _apply_user(self, items: list[tuple[Any, dict[str, Any]]], limit: asyncio.Semaphore) -> None:
         """One user's decisions of a batch, in order; each waits out a Redis outage."""
+        async with limit:
+            await self._apply_in_order(items)
+
+    async def _apply_in_order(self, items: list[tuple[Any, dict[str, Any]]]) -> None:
         cap = self.settings.actions.redis_backoff_max
 
         def waiting(attempt: int, delay: float, exc: BaseException) -> None:

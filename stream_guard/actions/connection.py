@@ -32,8 +32,9 @@ except ImportError:  # pragma: no cover
     pass
 
 
-def connect(url: str, *, timeout: float = 5.0) -> Any:
-    """An asyncio Redis client for ``url`` (strings decoded as UTF-8)."""
+def connect(url: str, *, timeout: float = 5.0, max_connections: int = 64) -> Any:
+    """An asyncio Redis client for ``url`` (strings decoded as UTF-8); at most
+    ``max_connections`` at once — more concurrent commands wait for a free one."""
     opts: dict[str, Any] = {
         "decode_responses": True,
         "socket_timeout": timeout,
@@ -52,7 +53,8 @@ def connect(url: str, *, timeout: float = 5.0) -> Any:
             "redis+cluster://host:port",
             code="bad-config",
         )
-    return aioredis.Redis.from_url(url, **opts)
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=None, **opts)
+    return aioredis.Redis(connection_pool=pool)
 
 
 class RedisUnavailable(ConfigError):

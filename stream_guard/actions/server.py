@@ -91,7 +91,8 @@ class RedisServer:
 
     ``data_dir``: keep an append-only file there (fsync on every write), so that a server
     stopped and started again on the same directory comes back with its data — what the
-    fault tests need; without it nothing is written to disk.
+    fault tests need; without it nothing is written to disk. ``extra_args``: more
+    ``redis-server`` options (the Cluster test's ``--cluster-enabled yes``).
     """
 
     def __init__(
@@ -101,12 +102,14 @@ class RedisServer:
         binary: str | None = None,
         data_dir: Path | None = None,
         startup_timeout: float = 10.0,
+        extra_args: list[str] | None = None,
     ):
         self.host = "127.0.0.1"
         self.port = port
         self.binary = binary
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.startup_timeout = startup_timeout
+        self.extra_args = list(extra_args or [])
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: Path | None = None
 
@@ -167,6 +170,7 @@ class RedisServer:
             cmd += ["--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always"]
         else:
             cmd += ["--dir", str(self._tmp), "--appendonly", "no"]
+        cmd += self.extra_args
         try:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
