@@ -135,6 +135,18 @@ class Catalog:
                     return CallScript(s.language, s.name, fill(s.title, details), [fill(x, details) for x in s.steps])
         raise LookupError("no default call script")  # load() makes sure there is one
 
+    def script_for_task(self, task: Any, tz: Any = None) -> CallScript:
+        """The call script for a :class:`~stream_guard.actions.tasks.Task`, in the task's
+        language, filled from its newest decision that has event details."""
+        from stream_guard.actions.formatting import details, zone
+
+        decision = next((d for d in reversed(task.decisions) if getattr(d, "context", None)), None)
+        ctx = dict(getattr(decision, "context", None) or {})
+        ctx["user_id"] = task.user_id
+        lang = self.language(task.locale or task.lang)
+        info = details(ctx, getattr(decision, "ts", None), lang, tz or zone("Asia/Seoul"))
+        return self.call_script(list(task.rule_ids), task.locale or task.lang, info)
+
     def missing(self, kind: str, keys: list[str]) -> list[str]:
         """Those of ``keys`` that not even English has (rules naming templates that do not exist)."""
         return [k for k in keys if (FALLBACK, kind, k) not in self.templates]

