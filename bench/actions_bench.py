@@ -23,13 +23,13 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from stream_guard.actions.config import ActionsConfig  # noqa: E402
-from stream_guard.actions.connection import connect  # noqa: E402
-from stream_guard.actions.effects import Effects  # noqa: E402
-from stream_guard.actions.freezes import FreezeRegistry  # noqa: E402
-from stream_guard.actions.server import find_redis  # noqa: E402
-from stream_guard.actions.store import ActionsStore  # noqa: E402
-from stream_guard.actions.templates import Catalog  # noqa: E402
+from stream_guard.actions.config import ActionsConfig
+from stream_guard.actions.connection import connect
+from stream_guard.actions.effects import Effects
+from stream_guard.actions.freezes import FreezeRegistry
+from stream_guard.actions.server import find_redis
+from stream_guard.actions.store import ActionsStore
+from stream_guard.actions.templates import Catalog
 
 ACTIONS = [
     [{"kind": "alert", "template": "failed_login_attempts"}, {"kind": "remind", "topic": "change_password"}],

