@@ -27,7 +27,9 @@ def settings_for(broker, env, **kw):
 
 
 def agent(settings, env, tmp_path, name):
-    return ActionsProcess(settings, workdir=tmp_path / name, extra_env={"STREAM_GUARD_ACTIONS__KEY_PREFIX": env.prefix})
+    # a short session: the restarted agent joins the group sooner
+    return ActionsProcess(settings, workdir=tmp_path / name, extra_env={
+        "STREAM_GUARD_ACTIONS__KEY_PREFIX": env.prefix, "STREAM_GUARD_SESSION_TIMEOUT": "6"})
 
 
 def sample_decisions() -> list[dict]:
