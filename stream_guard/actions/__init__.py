@@ -7,6 +7,8 @@ and the HTTP API alike:
 - :class:`~stream_guard.actions.freezes.FreezeRegistry` — freeze status, place, lift, the audit trail;
 - :class:`~stream_guard.actions.effects.Effects` — one decision's actions, idempotently;
 - :class:`~stream_guard.actions.templates.Catalog` — alert templates and call scripts per language;
+- :func:`~stream_guard.actions.alerts.recent_alerts`, :func:`~stream_guard.actions.ratelimit.limit_state`
+  — what a user was sent, and why not more;
 - :class:`~stream_guard.actions.outbox.Relay` — freeze changes and alerts out to Kafka and the webhook;
 - :func:`~stream_guard.actions.connection.connect` and
   :class:`~stream_guard.actions.server.RedisServer` — a client, and a real server where none runs.
@@ -21,6 +23,9 @@ from typing import Any
 
 _EXPORTS = {
     "ActionsConfig": "config",
+    "ActionsStore": "store",
+    "Alert": "alerts",
+    "AlertLimits": "ratelimit",
     "AuditEntry": "audit",
     "Catalog": "templates",
     "Effects": "effects",
@@ -34,6 +39,8 @@ _EXPORTS = {
     "Task": "tasks",
     "TaskQueue": "tasks",
     "connect": "connection",
+    "limit_state": "ratelimit",
+    "recent_alerts": "alerts",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -89,10 +89,10 @@ class ActionsAgent:
                                alerts_topic=s.alerts_topic, webhook=self.webhook)
         return self.store
 
-    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
-        """One record to Kafka, returning once the broker has it (see stream.app.Worker._send)."""
-        fut = await self.app.producer.send(topic, key, value, None, None, None)
-        await fut
+    async def _send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future:
+        """Hand one record to the Kafka producer; the future resolves once the broker has it.
+        Straight to aiokafka, not Faust's buffer, for the reason stream.app.Worker._send gives."""
+        return await self.app.producer.send(topic, key, value, None, None, None)
 
     def _register(self) -> None:
         app, s = self.app, self.settings

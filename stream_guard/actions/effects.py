@@ -36,6 +36,7 @@ from stream_guard.actions.config import PRIORITIES
 from stream_guard.actions.formatting import details as event_details
 from stream_guard.actions.formatting import zone
 from stream_guard.actions.locale import FALLBACK
+from stream_guard.actions.ratelimit import AlertLimits
 from stream_guard.actions.scripts import dumps
 from stream_guard.actions.store import ActionsStore
 from stream_guard.actions.templates import ALERT, REMINDER, Catalog
@@ -120,13 +121,7 @@ class Effects:
             "user_id": d["user_id"],
             "decision": {k: d[k] for k in _KEEP if k in d},
             "dedup_ttl_ms": int(c.dedup_ttl * 1000),
-            "limits": {
-                "alert_limit": c.alert_limit,
-                "alert_window_ms": int(c.alert_window * 1000),
-                "alert_repeat_ms": int(c.alert_repeat * 1000),
-                "reminder_cooldown_ms": int(c.reminder_cooldown * 1000),
-                "keep_ms": int(max(c.alert_window, c.alert_repeat, c.reminder_cooldown) * 1000),
-            },
+            "limits": AlertLimits.from_config(c).to_plan(),
         }
         if remember:
             plan["locale"] = remember

@@ -33,11 +33,14 @@ log = logging.getLogger("stream_guard.actions")
 #: Records of one user published per round (a user with more is visited again at once).
 CHUNK = 500
 
-Send = Callable[[str, bytes, bytes], Awaitable[None]]
+#: ``await send(topic, key, value)`` hands a record to the producer and returns what to await
+#: for Kafka's acknowledgement (or None when it is already acknowledged).
+Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any] | None]]
 
 
 class Relay:
-    """Publishes through ``send(topic, key, value)``, which returns once Kafka has the record."""
+    """Publishes through ``send`` (see :data:`Send`): records of a user are handed over in
+    order, so a freeze and its lift reach the partition in that order."""
 
     def __init__(
         self,
@@ -76,17 +79,22 @@ class Relay:
         pipe.xrange(k.alerts(user), f"({alerts_at or '0-0'}", "+", count=CHUNK)
         audit, alerts = await pipe.execute()
         key = user.encode()
-        sends = [self.send(self.freezes_topic, key, freeze_message(AuditEntry.from_stream(user, eid, f))) for eid, f in audit]
-        sends += [self.send(self.alerts_topic, key, f["payload"].encode()) for _, f in alerts]
-        if sends:
-            await asyncio.gather(*sends)
+        records = [(self.freezes_topic, freeze_message(AuditEntry.from_stream(user, eid, f))) for eid, f in audit]
+        records += [(self.alerts_topic, f["payload"].encode()) for _, f in alerts]
+        pending = []
+        for topic, value in records:  # handed over one by one, in order; then all awaited
+            delivery = await self.send(topic, key, value)
+            if delivery is not None:
+                pending.append(delivery)
+        if pending:
+            await asyncio.gather(*pending)
         if audit:
             await s.scripts.call("relay_advance", [k.relay(user)], ["audit", audit[-1][0]])
         if alerts:
             await s.scripts.call("relay_advance", [k.relay(user)], ["alerts", alerts[-1][0]])
         self.published["freezes"] += len(audit)
         self.published["alerts"] += len(alerts)
-        return len(sends), len(audit) == CHUNK or len(alerts) == CHUNK
+        return len(records), len(audit) == CHUNK or len(alerts) == CHUNK
 
     # -- the webhook ------------------------------------------------------------------------
     async def post_due(self, limit: int = 20) -> int:

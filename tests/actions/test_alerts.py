@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import decision
+from actions_helpers import decision
 
 from stream_guard.actions.effects import Effects
 from stream_guard.actions.formatting import details, zone
@@ -186,3 +186,25 @@ def test_reminders_have_their_own_cooldown(env, catalog):
     assert all(len(a.alerts) >= 1 for a in out)  # each hour's alert went out
     assert {s["why"] for a in out for s in a.suppressed} == {"cooldown"}
     assert phishing.alerts and again.alerts
+
+
+def test_recent_alerts_and_limit_state_explain_what_was_sent(env, catalog):
+    from stream_guard.actions.alerts import recent_alerts
+    from stream_guard.actions.ratelimit import limit_state
+
+    async def go(store):
+        fx = Effects(store, catalog)
+        for n, t in enumerate(["new_device_login", "large_withdrawal", "account_takeover"]):
+            await fx.apply(decision(n, locale="en", actions=[{"kind": "alert", "template": t}, {"kind": "remind", "topic": "phishing"}]))
+            env.clock.advance(60)
+        return await recent_alerts(store, "u-1"), await limit_state(store, "u-1")
+
+    alerts, state = env.run(go, alert_limit=2, alert_window=3600)
+    # newest first; account_takeover was over the limit, the second and third phishing in cool-down
+    assert [(a.kind, a.template or a.topic) for a in alerts] == [
+        ("alert", "large_withdrawal"), ("security_reminder", "phishing"), ("alert", "new_device_login")]
+    assert all(a.language == "en" and a.title for a in alerts)
+    assert state.alerts_in_window == 2 and state.alert_budget_left == 0
+    assert state.next_alert_at.timestamp() == pytest.approx(env.clock.t - 180 + 3600)
+    assert set(state.templates_last_sent) == {"new_device_login", "large_withdrawal"}
+    assert state.reminders_ready_at["phishing"].timestamp() == pytest.approx(env.clock.t - 180 + 7 * 86400)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import redis
-from conftest import FakeClock, decision
+from actions_helpers import FakeClock, decision
 
 from stream_guard.actions.config import ActionsConfig
 from stream_guard.actions.connection import connect

@@ -7,7 +7,7 @@ import time
 
 import orjson
 import pytest
-from conftest import Env, decision
+from actions_helpers import Env, decision
 from streaming_helpers import fresh_settings, produce_raw
 
 from stream_guard.actions.config import ActionsConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import redis
-from conftest import decision
+from actions_helpers import decision
 
 from stream_guard.actions.effects import Effects
 from stream_guard.actions.freezes import FreezeRegistry, parse_status

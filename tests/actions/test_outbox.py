@@ -8,8 +8,8 @@ import hmac
 import itertools
 
 import orjson
+from actions_helpers import decision
 from aiohttp import web
-from conftest import decision
 
 from stream_guard.actions.effects import Effects
 from stream_guard.actions.freezes import FreezeRegistry

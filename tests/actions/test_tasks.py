@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import decision
+from actions_helpers import decision
 
 from stream_guard.actions.effects import Effects
 from stream_guard.actions.freezes import FreezeRegistry

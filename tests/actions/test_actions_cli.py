@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import orjson
-from conftest import decision
+from actions_helpers import decision
 from typer.testing import CliRunner
 
 from stream_guard.actions.effects import Effects
