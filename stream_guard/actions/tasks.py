@@ -19,6 +19,7 @@ hold the same task even if the index briefly lists a task twice. See docs/action
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -95,7 +96,8 @@ class Task(BaseModel):
         return end > self.deadline
 
     @classmethod
-    def from_fields(cls, f: dict[str, Any], decisions: list[Any] = (), log: list[Any] = ()) -> Task:  # type: ignore[assignment]
+    def from_fields(cls, f: dict[str, Any], decisions: Sequence[Any] = (), log: Sequence[Any] = ()) -> Task:
+        """A task from its Redis hash (or its archived record), decisions and history."""
         return cls(
             task_id=f["id"],
             user_id=f["user_id"],

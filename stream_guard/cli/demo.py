@@ -268,18 +268,19 @@ def actions_panel(s: Snapshot, width: int = 120) -> list[Any]:
         f"freeze changes {a.freeze_changes:,} · alerts and reminders {a.alerts:,}"
         + (f" ({escape(alert_langs)})" if alert_langs else "")
     )
+    rows = ACTION_ROWS if width >= 140 else 3  # stacked on narrower terminals: keep it short
     alerts = Table(title="latest alerts (user's language)", title_justify="left", expand=True, padding=(0, 1))
     alerts.add_column("user", no_wrap=True)
     alerts.add_column("lang", no_wrap=True)
     alerts.add_column("message", no_wrap=True, overflow="ellipsis", ratio=1)
-    for m in a.latest_alerts[:ACTION_ROWS]:
+    for m in a.latest_alerts[:rows]:
         alerts.add_row(escape(str(m.get("user_id", ""))), escape(str(m.get("language", ""))), escape(str(m.get("title", ""))))
     freezes = Table(title="latest freeze changes", title_justify="left", expand=True, padding=(0, 1))
     freezes.add_column("user", no_wrap=True)
     freezes.add_column("change", no_wrap=True)
     freezes.add_column("scope", no_wrap=True)
     freezes.add_column("why", no_wrap=True, overflow="ellipsis", ratio=1)
-    for m in a.latest_freezes[:ACTION_ROWS]:
+    for m in a.latest_freezes[:rows]:
         freezes.add_row(escape(str(m.get("user_id", ""))), escape(str(m.get("action", ""))),
                         escape(str(m.get("scope", ""))), escape(str(m.get("reason", ""))))
     if width >= 140:
