@@ -29,6 +29,7 @@ app.command("demo")(demo.demo_command)
 app.command("actions")(actions.actions_command)
 app.add_typer(actions.freeze_app, name="freeze")
 app.add_typer(actions.tasks_app, name="tasks")
+app.add_typer(actions.alerts_app, name="alerts")
 
 
 def main() -> None:

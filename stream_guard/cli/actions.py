@@ -175,7 +175,7 @@ def freeze_audit(
 
 # -- tasks -------------------------------------------------------------------------------------
 
-tasks_app = typer.Typer(help="The callback task queue at a glance (agents work it through the API).", no_args_is_help=True)
+tasks_app = typer.Typer(help="The callback task queue: list, show, claim, resolve, release.", no_args_is_help=True)
 
 
 @tasks_app.command("list")
@@ -203,3 +203,148 @@ def tasks_list(
     for e in rows:
         t.add_row(escape(e.task_id), e.state, e.priority, e.lang, f"{e.deadline:%Y-%m-%d %H:%M:%S}", escape(e.owner or ""))
     out.print(t)
+
+
+def _task_or_exit(task: Any, task_id: str) -> Any:
+    if task is None:
+        err.print(f"no task {escape(task_id)}")
+        raise typer.Exit(1)
+    return task
+
+
+def _print_task(task: Any, script: Any = None) -> None:
+    out.print(f"[bold]{escape(task.task_id)}[/] {task.state} · priority {task.priority} · language {task.lang}"
+              f" (locale {escape(task.locale or '-')}) · deadline {task.deadline:%Y-%m-%d %H:%M:%S}Z"
+              + (f" · agent {escape(task.owner)} until {task.lease_until:%H:%M:%S}Z" if task.owner and task.lease_until else "")
+              + (f" · outcome {task.outcome}" + (" (escalated)" if task.escalated else "") if task.outcome else ""))
+    out.print(f"reason: {escape(task.reason)}")
+    t = Table("decision", "rule", "severity", "event time", "reason")
+    for d in task.decisions:
+        t.add_row(escape(d.decision_id), escape(d.rule_id), d.severity, escape(d.ts), escape(d.reason))
+    out.print(t)
+    if script is not None:
+        out.print(f"[bold]call script ({script.language}): {escape(script.title)}[/]")
+        for i, step in enumerate(script.steps, 1):
+            out.print(f"  {i}. {escape(step)}")
+    for e in task.log:
+        extra = {k: v for k, v in e.model_dump().items() if k not in ("at", "event") and v not in (None, "")}
+        out.print(f"  [dim]{e.at:%Y-%m-%d %H:%M:%S}Z {e.event} {escape(str(extra)) if extra else ''}[/]")
+
+
+AgentOpt = Annotated[str, typer.Option("--agent", "-a", help="The agent's name (goes to the task's history).")]
+
+
+@tasks_app.command("show")
+def tasks_show(
+    task_id: Annotated[str, typer.Argument(help="The task id, e.g. u-1029~1.")],
+    redis: RedisOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """A task: its decisions, the call script in the user's language, its history."""
+    from stream_guard.actions.formatting import zone
+    from stream_guard.actions.tasks import TaskQueue
+
+    settings = settings_or_exit(config, redis_url=redis)
+    catalog = _catalog_or_exit(settings)
+    task = _task_or_exit(_run(settings, lambda store: TaskQueue(store).get(task_id)), task_id)
+    _print_task(task, catalog.script_for_task(task, zone(settings.actions.timezone)))
+
+
+@tasks_app.command("claim")
+def tasks_claim(
+    agent: AgentOpt,
+    lang: Annotated[list[str], typer.Option("--lang", help="A language the agent speaks (repeatable; * for any).")],
+    redis: RedisOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Claim the next task in the agent's languages (exit 1 if there is none)."""
+    from stream_guard.actions.formatting import zone
+    from stream_guard.actions.tasks import TaskQueue
+
+    settings = settings_or_exit(config, redis_url=redis)
+    catalog = _catalog_or_exit(settings)
+    task = _run(settings, lambda store: TaskQueue(store).claim(agent, lang))
+    if task is None:
+        err.print(f"no task waiting in {', '.join(lang)}")
+        raise typer.Exit(1)
+    _print_task(task, catalog.script_for_task(task, zone(settings.actions.timezone)))
+
+
+@tasks_app.command("resolve")
+def tasks_resolve(
+    task_id: Annotated[str, typer.Argument(help="The task id.")],
+    agent: AgentOpt,
+    outcome: Annotated[str, typer.Option("--outcome", "-o", help="confirmed_legitimate, confirmed_fraud or unreachable.")],
+    note: Annotated[str, typer.Option("--note", help="What the user said (goes to the history and the audit trail).")] = "",
+    redis: RedisOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Record a call's outcome: lifts the task's freezes, keeps them and escalates, or calls again later."""
+    from stream_guard.actions.tasks import TaskQueue
+
+    settings = settings_or_exit(config, redis_url=redis)
+    r = _run(settings, lambda store: TaskQueue(store).resolve(task_id, agent, outcome, note))
+    what = f"{escape(task_id)}: {r.outcome.value}"
+    if r.retry_at is not None:
+        what += f", calling again after {r.retry_at:%Y-%m-%d %H:%M:%S}Z (attempt {r.attempts})"
+    if r.escalated:
+        what += ", escalated"
+    if r.freezes_changed:
+        what += f"; freezes changed: {escape(', '.join(r.freezes_changed))}"
+    out.print(what)
+
+
+@tasks_app.command("release")
+def tasks_release(
+    task_id: Annotated[str, typer.Argument(help="The task id.")],
+    agent: AgentOpt,
+    redis: RedisOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Give a claimed task back to the queue (it keeps its place)."""
+    from stream_guard.actions.tasks import TaskQueue
+
+    settings = settings_or_exit(config, redis_url=redis)
+    _run(settings, lambda store: TaskQueue(store).release(task_id, agent))
+    out.print(f"{escape(task_id)} is back in the queue")
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+alerts_app = typer.Typer(help="Alert templates, security reminders and call scripts.", no_args_is_help=True)
+
+
+@alerts_app.command("check")
+def alerts_check(
+    directory: Annotated[Path | None, typer.Argument(help="Templates directory (default: ./alerts, else the bundled ones).", show_default=False)] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="Also check that every template and reminder these rules name exists.", show_default=False)] = None,
+) -> None:
+    """Validate the template files: every problem as file:line:column, exit 1 on any."""
+    from stream_guard.actions.templates import ALERT, REMINDER, Catalog, TemplateError
+    from stream_guard.cli._common import load_rules_or_exit
+
+    try:
+        catalog = Catalog.load(directory)
+    except TemplateError as exc:
+        for p in exc.problems:
+            err.print(p, markup=False)
+        err.print(f"[red]{len(exc.problems)} error(s)[/]")
+        raise typer.Exit(1) from None
+    problems = []
+    if rules is not None:
+        ruleset = load_rules_or_exit(rules)
+        actions = [a for r in ruleset.rules for a in r.actions]
+        actions += [a.to_dict() for lv in ruleset.policy.levels for a in lv.actions]
+        for name in catalog.missing(ALERT, sorted({a["template"] for a in actions if a["kind"] == "alert"})):
+            problems.append(f"{rules}: a rule sends alert template {name!r}, which {catalog.directory}/en.yaml does not have")
+        for name in catalog.missing(REMINDER, sorted({a["topic"] for a in actions if a["kind"] == "remind"})):
+            problems.append(f"{rules}: a rule sends reminder {name!r}, which {catalog.directory}/en.yaml does not have")
+    for p in problems:
+        err.print(p, markup=False)
+    t = Table("language", "alerts", "reminders", "call scripts")
+    for lang in catalog.languages:
+        kinds = [k for (la, k, _) in catalog.templates if la == lang]
+        t.add_row(lang, str(kinds.count(ALERT)), str(kinds.count(REMINDER)), str(sum(1 for la, _ in catalog.scripts if la == lang)))
+    out.print(t)
+    if problems:
+        raise typer.Exit(1)

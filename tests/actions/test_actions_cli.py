@@ -53,3 +53,34 @@ def test_script_for_a_task_is_in_its_language(env, catalog: Catalog):
     task = env.run(go)
     s = catalog.script_for_task(task)
     assert (s.language, s.name) == ("zh", "account_takeover") and "0.85 BTC" in " ".join(s.steps)
+
+
+def test_work_a_task_from_the_command_line(env, catalog):
+    env.clock.t = __import__("time").time()
+    env.run(lambda store: Effects(store, catalog).apply(
+        decision(1, user="u-8", rule="account_takeover", locale="zh-CN",
+                 actions=[{"kind": "freeze", "scope": "withdrawals", "manual": True},
+                          {"kind": "callback", "priority": "critical", "reason": "Possible account takeover"}])))
+    assert cli(env, "tasks", "claim", "--agent", "kim", "--lang", "ko").exit_code == 1  # nothing in Korean
+    claimed = cli(env, "tasks", "claim", "--agent", "wang", "--lang", "zh")
+    assert claimed.exit_code == 0 and "u-8~1" in claimed.output and "call script (zh)" in claimed.output
+    shown = cli(env, "tasks", "show", "u-8~1")
+    assert "account_takeover" in shown.output and "claimed" in shown.output
+    assert cli(env, "tasks", "resolve", "u-8~1", "--agent", "kim", "--outcome", "unreachable").exit_code == 1  # not kim's
+    done = cli(env, "tasks", "resolve", "u-8~1", "--agent", "wang", "--outcome", "confirmed_legitimate", "--note", "本人确认")
+    assert done.exit_code == 0 and "confirmed_legitimate; freezes changed" in done.output
+    assert "withdrawals allowed" in cli(env, "freeze", "status", "u-8").output
+
+
+def test_alerts_check(tmp_path):
+    ok = CliRunner().invoke(app, ["alerts", "check", "--rules", "rules"])
+    assert ok.exit_code == 0 and "ko" in ok.output
+    (tmp_path / "en.yaml").write_text("language: en\nalerts:\n  x: {title: t, body: '{nope}'}\ncall_scripts:\n  default: {title: t, steps: [s]}\n")
+    bad = CliRunner().invoke(app, ["alerts", "check", str(tmp_path)])
+    assert bad.exit_code == 1 and "en.yaml:3:" in bad.output and "unknown placeholder {nope}" in bad.output
+    (tmp_path / "few").mkdir()
+    (tmp_path / "few" / "en.yaml").write_text("language: en\nalerts:\n  new_device_login: {title: t, body: b}\n"
+                                              "call_scripts:\n  default: {title: t, steps: [s]}\n")
+    missing = CliRunner().invoke(app, ["alerts", "check", str(tmp_path / "few"), "--rules", "rules"])
+    assert missing.exit_code == 1 and "alert template 'large_withdrawal'" in missing.output
+    assert "reminder 'change_password'" in missing.output
