@@ -61,7 +61,7 @@ class ActionsConfig(BaseModel):
     webhook_max_backoff: float = Field(30.0, gt=0)
     webhook_timeout: float = Field(5.0, gt=0)
     relay_interval: float = Field(0.2, gt=0, description="Seconds between two looks at the outbox.")
-    sweep_interval: float = Field(300.0, gt=0, description="Seconds between two full scans for lost index entries.")
+    sweep_interval: float = Field(3600.0, gt=0, description="Seconds between two full scans for lost index entries (a safety net; also at start).")
     redis_backoff_max: float = Field(5.0, gt=0, description="Longest wait between two tries while Redis is unreachable.")
     batch_size: int = Field(200, ge=1, description="Decisions taken from the topic at a time.")
     shadow_keep: int = Field(200, ge=1, description="Shadow decisions kept per user for analysts.")

@@ -29,6 +29,7 @@ key                                 type        holds
 ``sg:{queue}:escalated``            zset        escalated tasks; score: when
 ``sg:{outbox}:kafka`` (``:gen``)    zset, hash  users with freeze changes or alerts to publish
 ``sg:{outbox}:webhook`` (``:gen``)  zset, hash  users with alerts to POST
+``sg:{outbox}:lease``               string      the actions process running the relay now
 ``sg:{sched}:expiry`` (``:gen``)    zset, hash  users with a freeze to expire; score: when
 ``sg:{stats}:counters``             hash        counters of what the actions did
 ==================================  ==========  ==============================================
@@ -140,6 +141,11 @@ class Keys:
         generations (see :class:`~stream_guard.actions.outbox.Relay`)."""
         base = f"{self.prefix}:{{outbox}}:{channel}"
         return base, f"{base}:gen"
+
+    @property
+    def relay_lease(self) -> str:
+        """Which actions process runs the relay now (one at a time, so nothing goes out twice)."""
+        return f"{self.prefix}:{{outbox}}:lease"
 
     @property
     def expiry(self) -> tuple[str, str]:

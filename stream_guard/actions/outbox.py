@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -56,6 +57,7 @@ class Relay:
         self.freezes_topic = freezes_topic
         self.alerts_topic = alerts_topic
         self.webhook = webhook
+        self.token = uuid.uuid4().hex  # this relay's name in the lease
         self.published = {"freezes": 0, "alerts": 0, "webhook_delivered": 0, "webhook_failed": 0, "expired": 0}
 
     # -- Kafka --------------------------------------------------------------------------
@@ -185,10 +187,16 @@ class Relay:
         return found
 
     # -- running ------------------------------------------------------------------------------
+    async def lead(self, ttl: float = 10.0) -> bool:
+        """Take or renew the relay lease: with several actions processes, one relays at a
+        time (the others take over within ``ttl`` seconds if it dies)."""
+        k = self.store.keys
+        return bool(await self.store.scripts.call("lease", [k.relay_lease], [self.token, int(ttl * 1000)]))
+
     async def run(self, stop: asyncio.Event, *, interval: float | None = None, sweep_every: float | None = None) -> None:
         """Publish, post and expire every ``interval`` seconds until ``stop`` is set; sweep
-        at the start and every ``sweep_every`` seconds. Redis or Kafka being away is waited
-        out (logged), never fatal."""
+        at the start and every ``sweep_every`` seconds — while this relay holds the lease
+        (:meth:`lead`). Redis or Kafka being away is waited out (logged), never fatal."""
         c = self.store.config
         interval = interval or c.relay_interval
         sweep_every = sweep_every or c.sweep_interval
@@ -199,6 +207,9 @@ class Relay:
         try:
             while not stop.is_set():
                 try:
+                    if not await self.lead():
+                        await _wait(stop, 1.0)  # another process relays
+                        continue
                     if loop.time() >= next_sweep:
                         await self.sweep()
                         next_sweep = loop.time() + sweep_every
@@ -221,7 +232,7 @@ class Relay:
         delay = interval
         while not stop.is_set():
             try:
-                busy = await self.post_due()
+                busy = await self.post_due() if await self.lead() else 0
                 delay = interval
             except Exception as exc:
                 log.warning("stream-guard actions: webhook round failed (%s); retrying", exc)

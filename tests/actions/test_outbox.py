@@ -144,3 +144,13 @@ def test_webhook_gives_up_on_a_client_error(env):
 
 async def _no_kafka(topic, key, value):
     raise AssertionError("not in this test")
+
+
+def test_one_relay_at_a_time(env):
+    async def go(store):
+        a, b = Relay(store, _no_kafka), Relay(store, _no_kafka)
+        first = (await a.lead(ttl=5), await b.lead(ttl=5), await a.lead(ttl=5))
+        await store.client.delete(store.keys.relay_lease)  # as if a's lease ran out
+        return first, await b.lead(ttl=5), await a.lead(ttl=5)
+
+    assert env.run(go) == ((True, False, True), True, False)
