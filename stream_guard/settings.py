@@ -1,4 +1,5 @@
-"""Settings of the streaming commands (worker, topics, produce, rules publish, demo).
+"""Settings of the streaming and actions commands (worker, topics, produce, rules publish,
+demo, actions, freeze, tasks).
 
 Each setting comes, highest precedence first, from a command-line flag, the environment
 (``STREAM_GUARD_BROKER``, ``STREAM_GUARD_PARTITIONS``, …), a config file (TOML or YAML,

@@ -79,6 +79,8 @@ def parse_decision(value: bytes | str | dict[str, Any]) -> dict[str, Any]:
             raise BadDecision(f"{name} is missing or not a text")
     if not isinstance(d.get("actions", []), list):
         raise BadDecision("actions is not a list")
+    if not isinstance(d.get("context"), dict):
+        d["context"] = {}  # decisions from before the context existed, or a producer's own
     return d
 
 

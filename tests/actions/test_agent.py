@@ -4,7 +4,10 @@ topics out — on the embedded Tansu broker and a real Redis; replay and restart
 from __future__ import annotations
 
 import collections
+import http.server
+import threading
 import time
+from typing import ClassVar
 
 import orjson
 import pytest
@@ -37,6 +40,27 @@ def sample_decisions() -> list[dict]:
     return replay_decisions(lines, bundled("rules"))
 
 
+class Hook(http.server.BaseHTTPRequestHandler):
+    """The notification service's webhook: records what it is sent; every third try fails."""
+
+    got: ClassVar[list[dict]] = []
+    tries = 0
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.tries += 1
+        if Hook.tries % 3 == 0:
+            self.send_response(503)
+        else:
+            Hook.got.append(orjson.loads(body))
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 def test_decisions_become_tasks_freezes_and_alerts_once(broker, env, tmp_path):
     decisions = sample_decisions()
     s = settings_for(broker, env)
@@ -44,9 +68,20 @@ def test_decisions_become_tasks_freezes_and_alerts_once(broker, env, tmp_path):
     produce_raw(s, [(s.decisions_topic, d["user_id"].encode(), orjson.dumps(d)) for d in decisions])
     n = len(decisions)
     freeze_actions = sum(1 for d in decisions for x in d["actions"] if x["kind"] == "freeze")
-    with agent(s, env, tmp_path, "a1") as a:
-        stats = a.wait_for(lambda st: st.get("decisions", 0) >= n and st.get("published_freezes", 0) >= freeze_actions
-                           and st.get("published_alerts", 0) >= st.get("alerts", 0), 60, "the actions agent")
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    a = agent(s, env, tmp_path, "a1")
+    a.extra_env.update(STREAM_GUARD_ACTIONS__WEBHOOK_URL=f"http://127.0.0.1:{hook.server_port}/",
+                       STREAM_GUARD_ACTIONS__WEBHOOK_BACKOFF="0.05")
+    try:
+        with a:
+            stats = a.wait_for(lambda st: st.get("decisions", 0) >= n and st.get("published_freezes", 0) >= freeze_actions
+                               and st.get("published_alerts", 0) >= st.get("alerts", 0)
+                               and st.get("published_webhook_delivered", 0) >= st.get("alerts", 0), 60, "the actions agent")
+    finally:
+        hook.shutdown()
+    assert stats.get("published_webhook_failed", 0) == 0  # the 503s were retried
+    assert len({m["alert_id"] for m in Hook.got}) == len(Hook.got) == stats["alerts"]
 
     task_users = {d["user_id"] for d in decisions if any(x["kind"] in ("callback", "freeze") for x in d["actions"])}
     assert stats["applied"] == n and stats["freezes"] == freeze_actions and stats["tasks_created"] == len(task_users)
