@@ -27,7 +27,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from stream_guard.actions.locale import FALLBACK
+from stream_guard.actions.locale import FALLBACK, match
 from stream_guard.actions.store import ActionsStore, ms_to_dt
 from stream_guard.core.errors import ActionError
 
@@ -194,7 +194,10 @@ class TaskQueue:
         s = self.store
         if not agent:
             raise ActionError("an agent name is needed", code="agent-required")
-        take = list(s.languages) if "*" in languages else [lang for lang in languages if lang in s.languages]
+        if "*" in languages:
+            take = list(s.languages)
+        else:  # "ko-KR" speaks ko; a language without a queue is left out
+            take = list(dict.fromkeys(m for lang in languages if (m := match(lang, s.languages, fallback=""))))
         if not take:
             raise ActionError(
                 f"no queue for languages {list(languages)}: the queues are {list(s.languages)}",

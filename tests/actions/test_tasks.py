@@ -99,7 +99,7 @@ def test_language_routing(env, catalog):
         await fx.apply(decision(3, user="u-ja", locale="ja-JP"))  # no Japanese desk: English
         en = await q.claim("a-en", ["en"])
         none = await q.claim("a-en", ["en"])
-        zh = await q.claim("a-zh", ["zh", "en"])
+        zh = await q.claim("a-zh", ["zh-Hans", "en"])
         ko = await q.claim("a-any", ["*"])
         with pytest.raises(ActionError) as info:
             await q.claim("a-fr", ["fr"])
