@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     merge_max_hold: float = Field(120.0, gt=0, description="Longest an event waits for the other topic even when that topic is known to have more to deliver (a backlog being caught up).")
     fetch_max_wait: float = Field(0.05, gt=0, description="Longest a fetch waits for data at the broker (Faust's own default is 1.5 s).")
     session_timeout: float = Field(10.0, gt=0, description="Kafka consumer session and rebalance timeout (seconds).")
+    gc_interval: float = Field(
+        600.0, ge=0,
+        description="Seconds between the worker's full garbage collections (0: Python's own schedule, which pauses the worker more often as its cache grows).",
+    )
     log_level: Literal["debug", "info", "warn", "error"] = "warn"
     stats_file: Path | None = Field(
         None, description="Write the worker's counters here as JSON every second (the demo and benchmarks read it)."

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import faust
-import faust.transport.drivers.aiokafka as aiokafka_driver
 import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
@@ -37,6 +36,7 @@ from stream_guard.core.errors import ConfigError, RuleSetError
 from stream_guard.core.rules.pack import RuleSet
 from stream_guard.settings import Settings
 from stream_guard.stream import rulesync
+from stream_guard.stream.consumer import Consumer, ConsumerThread
 from stream_guard.stream.engine import (
     WATERMARK_KEY,
     GroupEngine,
@@ -46,6 +46,7 @@ from stream_guard.stream.engine import (
     UserEngine,
     encode_watermark,
 )
+from stream_guard.stream.gcpolicy import GcPolicy
 from stream_guard.stream.publish import rule_set_messages
 
 log = logging.getLogger("stream_guard.worker")
@@ -55,6 +56,8 @@ log = logging.getLogger("stream_guard.worker")
 #: reads only the first record of the last batch; with this marker last, that record is the
 #: marker and nothing of value is skipped (on Apache Kafka it is merely one small record).
 END_MARKER = b"\x00stream-guard-flush"
+#: Largest producer record batch per partition (below the 1 MB request and broker limits).
+PRODUCER_BATCH_BYTES = 512 * 1024
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 #: Seconds between watermarks to the group partitions while events flow: the longest a
 #: contribution to a rule keyed by IP waits for the slowest source partition to catch up.
@@ -75,22 +78,6 @@ def as_current(event: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
-
-
-class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    fetch_max_wait_ms = 50
-
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        # Faust hard-codes 1.5 s. A broker that holds a fetch until that deadline when fewer
-        # than fetch_min_bytes are waiting (Tansu does) turns it into latency.
-        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
-        return consumer
-
-
-class _Consumer(aiokafka_driver.Consumer):
-    def _new_consumer_thread(self) -> Any:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class Worker:
@@ -132,9 +119,12 @@ class Worker:
             key_serializer="raw",
             value_serializer="raw",
             producer_linger_ms=5,
+            # A flush writes thousands of states at once; with Faust's 16 KB batches the
+            # producer waited for a drain every dozen records (py-spy: MessageBatch.wait_drain).
+            producer_max_batch_size=PRODUCER_BATCH_BYTES,
         )
-        _ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)
-        app.transport.Consumer = _Consumer
+        ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)
+        app.transport.Consumer = Consumer
         self.source = app.topic(settings.logins_topic, settings.transfers_topic, **RAW)
         self.group_topic = app.topic(settings.group_topic, partitions=partitions, **RAW)
         # keys and values are bytes; the app's default serializers are raw
@@ -163,6 +153,7 @@ class Worker:
         self._inflight: list[asyncio.Future] = []  # records sent, not yet known to be written
         self.first_event_at: float | None = None  # wall time of the first and last batch
         self.last_event_at: float | None = None
+        self.gc = GcPolicy(settings.gc_interval)
         self._register()
 
     def _detector(self, rules: RuleSet) -> Detector:
@@ -207,10 +198,17 @@ class Worker:
                     await self._publish(engine.out)
                     await self._flush_due("groups", engine.store, self.group_keys, now)
 
+        @app.task
+        async def freeze_setup() -> None:  # once the worker is set up and recovered
+            self.gc.start()
+
         @app.timer(interval=min(0.5, s.flush_interval, max(s.merge_hold, 0.05)))
         async def tick() -> None:
             if self.lock.locked():
                 return  # an agent is busy: it releases and flushes as it goes
+            if self.gc.due():
+                took = self.gc.collect()
+                log.info("stream-guard: full garbage collection took %.0f ms", took * 1000)
             async with self.lock:
                 self._follow_rules()
                 now = time.time()
@@ -451,6 +449,7 @@ class Worker:
             "rule_set_errors": self.rule_errors,
             "offset_gaps": self.guard.gaps,
             "offsets_skipped": self.guard.skipped,
+            **self.gc.stats(),
             "first_event_at": self.first_event_at,
             "last_event_at": self.last_event_at,
             "written_at": time.time(),
