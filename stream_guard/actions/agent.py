@@ -32,7 +32,7 @@ from stream_guard.actions.store import ActionsStore
 from stream_guard.actions.templates import Catalog
 from stream_guard.actions.webhook import WebhookSender
 from stream_guard.settings import Settings
-from stream_guard.stream.app import _Consumer, _ConsumerThread
+from stream_guard.stream.consumer import Consumer, ConsumerThread
 from stream_guard.stream.engine import OffsetGuard
 
 log = logging.getLogger("stream_guard.actions")
@@ -65,8 +65,8 @@ class ActionsAgent:
             value_serializer="raw",
             producer_linger_ms=5,
         )
-        _ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)
-        app.transport.Consumer = _Consumer
+        ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)  # the worker's consumer
+        app.transport.Consumer = Consumer
         self.decisions = app.topic(settings.decisions_topic, **RAW)
         self.guard = OffsetGuard()
         self.counts: collections.Counter[str] = collections.Counter()
