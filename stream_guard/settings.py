@@ -1,4 +1,5 @@
-"""Settings of the streaming commands (worker, topics, produce, rules publish, demo).
+"""Settings of the streaming and actions commands (worker, topics, produce, rules publish,
+demo, actions, freeze, tasks).
 
 Each setting comes, highest precedence first, from a command-line flag, the environment
 (``STREAM_GUARD_BROKER``, ``STREAM_GUARD_PARTITIONS``, …), a config file (TOML or YAML,
@@ -25,6 +26,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from stream_guard.actions.config import ActionsConfig
 from stream_guard.core.clock import parse_duration
 from stream_guard.core.errors import ConfigError
 
@@ -34,7 +36,9 @@ CONFIG_ENV = "STREAM_GUARD_CONFIG"
 class Settings(BaseSettings):
     """Where the worker reads and writes, and how it keeps state."""
 
-    model_config = SettingsConfigDict(env_prefix="STREAM_GUARD_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="STREAM_GUARD_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
 
     broker: str = Field(
         "kafka://127.0.0.1:9092",
@@ -76,6 +80,14 @@ class Settings(BaseSettings):
     stats_file: Path | None = Field(
         None, description="Write the worker's counters here as JSON every second (the demo and benchmarks read it)."
     )
+    # -- the actions agent (stream-guard actions, freeze) --
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis of the actions: redis://, rediss://, unix:// or redis+cluster://host:port.",
+    )
+    freezes_topic: str = "stream-guard.freezes"
+    alerts_topic: str = "stream-guard.alerts"
+    actions: ActionsConfig = Field(default_factory=ActionsConfig)
 
     @field_validator("broker")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from stream_guard.cli import (
+    actions,
     backtest,
     demo,
     generate,
@@ -39,6 +40,10 @@ app.command("produce")(produce.produce_command)
 app.command("demo")(demo.demo_command)
 app.command("backtest")(backtest.backtest_command)
 app.command("shadow-report")(shadow.shadow_report_command)
+app.command("actions")(actions.actions_command)
+app.add_typer(actions.freeze_app, name="freeze")
+app.add_typer(actions.tasks_app, name="tasks")
+app.add_typer(actions.alerts_app, name="alerts")
 
 
 def main() -> None:

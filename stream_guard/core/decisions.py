@@ -3,6 +3,9 @@
 A decision is a JSON object. Its ``decision_id`` is a stable hash of the rule id and the
 triggering event's id, so replaying the same events — in a backtest, after a worker
 restart, after a rebalance — yields the same ids, and actions are idempotent on it.
+Its ``context`` carries the triggering event's fields that the actions show people (the
+user's locale, the amount and asset, the address, the IP and place): alerts are rendered
+from it, whatever the rule's condition happened to read.
 
 >>> decision_id("brute_force_account", "l-7f3a")
 'd-1a92cd42d59bc31d89105ebd'
@@ -41,6 +44,7 @@ class Decision:
     group: dict[str, Any] | None = None
     risk: float | None = None
     tags: list[str] = field(default_factory=list)
+    context: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,10 +64,33 @@ class Decision:
             "evidence": self.evidence,
             "reason": self.reason,
             "tags": self.tags,
+            "context": self.context,
         }
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_NON_STR_KEYS)
+
+
+#: Event fields copied into a decision's ``context`` when the event has them.
+CONTEXT_FIELDS = (
+    "locale", "action", "success", "direction", "status", "asset", "amount", "value_krw",
+    "network", "address", "counterparty_user_id", "ip", "country", "city", "device_id", "channel",
+)
+
+
+def event_context(event: Any) -> dict[str, Any]:
+    """The :data:`CONTEXT_FIELDS` that ``event`` has and that are not null.
+
+    >>> class E: locale, asset, amount, ip = "ko", "BTC", 0.5, None
+    >>> event_context(E())
+    {'locale': 'ko', 'asset': 'BTC', 'amount': 0.5}
+    """
+    out: dict[str, Any] = {}
+    for name in CONTEXT_FIELDS:
+        v = getattr(event, name, None)
+        if v is not None:
+            out[name] = v if isinstance(v, str | int | float | bool) else str(v)
+    return out
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")

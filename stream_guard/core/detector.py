@@ -22,7 +22,13 @@ from operator import attrgetter
 from typing import Any
 
 from stream_guard.core.clock import format_duration, iso
-from stream_guard.core.decisions import Decision, decision_id, render_reason
+from stream_guard.core.decisions import (
+    CONTEXT_FIELDS,
+    Decision,
+    decision_id,
+    event_context,
+    render_reason,
+)
 from stream_guard.core.events import LoginEvent, TransferEvent
 from stream_guard.core.features import compute_features
 from stream_guard.core.profiles import ProfileLimits, update_profile
@@ -322,6 +328,10 @@ class Detector:
         values = {**{k.partition(".")[2]: v for k, v in evidence.items() if "." in k}, **evidence}
         values.update(user_id=e.user_id, rule_id=rule.id)
         reason = render_reason(rule.reason, values) if rule.reason else _default_reason(rule, evidence)
+        context = event_context(e)
+        for k, v in (group or {}).items():  # a group decision knows the key it was grouped by
+            if k in CONTEXT_FIELDS:
+                context.setdefault(k, v)
         return Decision(
             decision_id=decision_id(rule.id, e.event_id),
             rule_id=rule.id,
@@ -339,6 +349,7 @@ class Detector:
             group=group,
             risk=risk,
             tags=list(rule.tags),
+            context=context,
         )
 
     def _policy_decision(self, level, e, state: UserState, risk: float) -> Decision:
@@ -363,6 +374,7 @@ class Detector:
             group=None,
             risk=round(risk, 1),
             tags=["risk_policy"],
+            context=event_context(e),
         )
 
     # -- other keys -------------------------------------------------------------------

@@ -5,7 +5,8 @@ StreamGuardError
 ├── EventError(ValueError)          an input message breaks the wire contract (EVENTS.md)
 ├── RuleError(ValueError)           one problem in a rule file, with file:line:column
 │   └── RuleSetError                several RuleErrors found while loading a rule set
-└── ConfigError(ValueError)         a bad setting, duration or path
+├── ConfigError(ValueError)         a bad setting, duration or path
+└── ActionError                     a task or freeze that cannot be changed so (not yours, closed…)
 ```
 
 Each error has a stable kebab-case ``code`` (documented in ``docs/errors.md``) so that
@@ -102,5 +103,14 @@ class ConfigError(StreamGuardError, ValueError):
     """A bad setting: a duration, a path, a value out of range."""
 
     def __init__(self, message: str, *, code: str = "bad-config"):
+        self.code = code
+        super().__init__(message)
+
+
+class ActionError(StreamGuardError):
+    """A change to a callback task or a freeze that cannot be made: the task is closed, held
+    by another agent, the outcome is unknown… (``code`` says which, see docs/errors.md)."""
+
+    def __init__(self, message: str, *, code: str):
         self.code = code
         super().__init__(message)

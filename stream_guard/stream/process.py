@@ -27,6 +27,7 @@ from stream_guard.stream.broker import free_port
 _ENV_FIELDS = (
     "broker", "app_id", "logins_topic", "transfers_topic", "decisions_topic", "dead_letter_topic",
     "rules_topic", "group_topic", "lateness", "store", "flush_interval", "merge_hold",
+    "redis_url", "freezes_topic", "alerts_topic",
 )
 
 
@@ -79,16 +80,7 @@ class WorkerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", **self.extra_env}
         for name in _ENV_FIELDS:
             env[f"STREAM_GUARD_{name.upper()}"] = str(getattr(self.settings, name))
-        cmd = [
-            sys.executable, "-m", "stream_guard", "worker",
-            "--web-port", str(self.web_port),
-            "--stats-file", str(self.stats_path),
-            "--data-dir", str(self.workdir / "data"),
-        ]
-        if self.rules is not None:
-            cmd += ["--rules", str(self.rules)]
-        if self.log_level is not None:
-            cmd += ["--log-level", self.log_level]
+        cmd = self.command()
         self.stats_path.unlink(missing_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -101,6 +93,20 @@ class WorkerProcess:
                 preexec_fn=_PDEATHSIG,  # only a prctl call
             )
         return self
+
+    def command(self) -> list[str]:
+        """The command line of the child (a subclass runs another command the same way)."""
+        cmd = [
+            sys.executable, "-m", "stream_guard", "worker",
+            "--web-port", str(self.web_port),
+            "--stats-file", str(self.stats_path),
+            "--data-dir", str(self.workdir / "data"),
+        ]
+        if self.rules is not None:
+            cmd += ["--rules", str(self.rules)]
+        if self.log_level is not None:
+            cmd += ["--log-level", self.log_level]
+        return cmd
 
     @property
     def pid(self) -> int | None:
