@@ -75,10 +75,12 @@ class _Index:
 
     The cache holds :data:`_Candidate` tuples rather than bare rules: what the detector needs
     from each candidate for every event (its condition function; a sequence's first step,
-    for the fast path) is worked out once here rather than per event.
+    for the fast path) is worked out once here rather than per event. Each cache entry also
+    counts the events it served (``[candidates, events]``): how often each rule was
+    evaluated is worked out from those when asked (:meth:`fold`), not per event and rule.
     """
 
-    __slots__ = ("cache", "entries", "fields", "key_of")
+    __slots__ = ("cache", "entries", "evaluated", "fields", "key_of")
 
     def __init__(self, rules: Iterable[CompiledRule], event_type: str):
         fields = INDEX_FIELDS[event_type]
@@ -93,21 +95,36 @@ class _Index:
         # them, or a single field's bare value). Without indexed fields every event of the
         # type has the same candidates, and its (constant) type is the key.
         self.key_of = attrgetter(*self.fields) if self.fields else attrgetter("type")
-        self.cache: dict[Any, tuple[_Candidate, ...]] = {}
+        self.cache: dict[Any, list[Any]] = {}  # key -> [candidates, events since the last fold]
+        self.evaluated: dict[str, int] = {}  # rule id -> events folded so far
 
-    def candidates(self, event: Event) -> tuple[_Candidate, ...]:
+    def candidates(self, event: Event) -> list[Any]:
+        """The cache entry for ``event``: ``[candidates, events]``."""
         key = self.key_of(event)
         hit = self.cache.get(key)
         if hit is None:
             fields = self.fields
             values = dict(zip(fields, key, strict=True)) if len(fields) > 1 else dict.fromkeys(fields, key)
-            hit = tuple(
-                c for c, g in self.entries if all(values[f] in allowed for f, allowed in g.items())
-            )
+            hit = [
+                tuple(c for c, g in self.entries if all(values[f] in allowed for f, allowed in g.items())),
+                0,
+            ]
             if len(self.cache) >= 4096:
+                self.fold()
                 self.cache.clear()
             self.cache[key] = hit
         return hit
+
+    def fold(self) -> dict[str, int]:
+        """Add the cache entries' event counts to :attr:`evaluated` (per rule); return it."""
+        evaluated = self.evaluated
+        for hit in self.cache.values():
+            n = hit[1]
+            if n:
+                for c in hit[0]:
+                    evaluated[c[0].id] = evaluated.get(c[0].id, 0) + n
+                hit[1] = 0
+        return evaluated
 
 
 #: ``(rule, when, start)``: ``when`` is the rule's condition function, or ``None`` for a
@@ -156,6 +173,15 @@ class Detector:
         self.half_life = rules.policy.half_life
         self.levels = rules.policy.levels
 
+    def evaluations(self) -> dict[str, int]:
+        """How many events each rule has been evaluated on (considered by its condition or
+        sequence) so far; rules keyed by another value count their events' filters here."""
+        out: dict[str, int] = {}
+        for index in self._index.values():
+            for rule_id, n in index.fold().items():
+                out[rule_id] = out.get(rule_id, 0) + n
+        return out
+
     # -- user-keyed -------------------------------------------------------------------
     def process_user(self, event: Event, state: UserState) -> UserResult:
         out = UserResult()
@@ -181,11 +207,12 @@ class Detector:
         s = self.scorer(event, f, state, t) if self.scorer else _NO_SCORES
         etype = event.type
         index = self._index[etype]
-        candidates = index.cache.get(index.key_of(event))  # _Index.candidates' usual case
-        if candidates is None:
-            candidates = index.candidates(event)
+        hit = index.cache.get(index.key_of(event))  # _Index.candidates' usual case
+        if hit is None:
+            hit = index.candidates(event)
+        hit[1] += 1
         partials = state.partials
-        for rule, when, start in candidates:
+        for rule, when, start in hit[0]:
             if when is None:  # a sequence
                 # Fast path, for most events: a user-keyed sequence with no open partial
                 # match, and this event cannot start one.

@@ -34,6 +34,7 @@ from faust.types import TP
 from stream_guard.core.detector import Detector
 from stream_guard.core.errors import ConfigError, RuleSetError
 from stream_guard.core.rules.pack import RuleSet
+from stream_guard.metrics import WorkerCounts, registry_for, worker_metrics
 from stream_guard.settings import Settings
 from stream_guard.stream import rulesync
 from stream_guard.stream.consumer import Consumer, ConsumerThread
@@ -46,6 +47,7 @@ from stream_guard.stream.engine import (
 from stream_guard.stream.gcpolicy import GcPolicy
 from stream_guard.stream.groups import BATCH_KEY, GroupEngine, GroupOutbox
 from stream_guard.stream.publish import rule_set_messages
+from stream_guard.stream.web import WEB_SETTINGS, add_pages
 
 log = logging.getLogger("stream_guard.worker")
 
@@ -102,7 +104,7 @@ class Worker:
             topic_partitions=partitions,
             topic_replication_factor=settings.replication_factor,
             web_port=settings.web_port,
-            web_enabled=False,
+            **WEB_SETTINGS,
             broker_session_timeout=settings.session_timeout,
             broker_rebalance_timeout=settings.session_timeout,
             broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
@@ -152,6 +154,9 @@ class Worker:
         self.first_event_at: float | None = None  # wall time of the first and last batch
         self.last_event_at: float | None = None
         self.gc = GcPolicy(settings.gc_interval)
+        self.counts = WorkerCounts()
+        self.registry = registry_for(lambda: worker_metrics(self))
+        add_pages(app, self.registry, self._ready)
         self._register()
 
     def _detector(self, rules: RuleSet) -> Detector:
@@ -177,8 +182,12 @@ class Worker:
                     if self.first_event_at is None:
                         self.first_event_at = now
                     self.last_event_at = now
+                    started = time.perf_counter()
+                    n = 0
                     for p in self._take("users", engine, events, now):
-                        engine.release(p, now, self._caught_up)
+                        n += self._release(p, now)
+                    if n:
+                        self.counts.processing.observe((time.perf_counter() - started) / n, n)
                     await self._publish(engine.out)
                     await self._send_group_items(now)
                     await self._flush_due("users", engine.store, self.users, now)
@@ -211,7 +220,7 @@ class Worker:
                 now = time.time()
                 engine = self.user_engine
                 for p in engine.merger.partitions():
-                    engine.release(p, now, self._caught_up)
+                    self._release(p, now)
                 await self._publish(engine.out)
                 await self._send_group_items(now)
                 self.group_engine.release(now)
@@ -257,6 +266,14 @@ class Worker:
                 self._last_event.pop(("groups", p), None)
 
     # -- helpers ------------------------------------------------------------------------
+    def _release(self, partition: int, now: float) -> int:
+        """Evaluate what the event-time merge lets go in ``partition``; how many events."""
+        engine = self.user_engine
+        n = engine.release(partition, now, self._caught_up)
+        if n:
+            self.counts.lag.observe(now - engine.released_t[partition], n)
+        return n
+
     def _take(self, name: str, engine: Any, events: Any, now: float) -> set[int]:
         """Hand a batch to ``engine`` (the messages in sequence); the partitions it touched."""
         parts = set()
@@ -330,6 +347,7 @@ class Worker:
             return
         s = self.settings
         inflight = self._inflight
+        self.counts.decided(out.decisions)
         for d in out.decisions:
             inflight.append(await self._send(s.decisions_topic, d.user_id.encode(), d.to_json()))
         for env, key in out.dead_letters:
@@ -405,6 +423,7 @@ class Worker:
         goes alone in the changelog's last record batch (see :data:`END_MARKER`); (4) only
         then are the messages acknowledged, hence committed.
         """
+        started = time.perf_counter()
         if outputs:
             await asyncio.gather(*outputs)
         if writes:
@@ -421,6 +440,7 @@ class Worker:
             table.data.set_persisted_offset(TP(changelog, partition), meta.offset)
         for handle in acks:
             await stream.ack(handle)
+        self.counts.flush[name].observe(time.perf_counter() - started)
 
     def _written(self, task: asyncio.Task) -> None:
         if task.cancelled() or task.exception() is None:
@@ -428,6 +448,7 @@ class Worker:
         # Nothing of this flush is acknowledged, so nothing is lost; but this worker can no
         # longer tell what is written: stop, and let the next start recover from the changelog.
         exc = task.exception()
+        self.counts.broker_error("state_write")
         log.error("stream-guard: writing state failed; stopping the worker", exc_info=exc)
         self._crash = asyncio.ensure_future(self.app.crash(exc))
 
@@ -447,6 +468,7 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception:
+            self.counts.broker_error("rules_topic")
             log.exception("stream-guard: cannot follow the rules topic %s", self.settings.rules_topic)
 
     def _follow_rules(self) -> None:
@@ -469,6 +491,9 @@ class Worker:
             self._reject(published.checksum, f"rule set version {published.version} is invalid: {detail}")
             return
         detector = self._detector(rules)
+        before = self.counts.evaluated_before
+        for rule_id, n in self.user_engine.detector.evaluations().items():
+            before[rule_id] = before.get(rule_id, 0) + n
         self.user_engine.set_detector(detector)
         self.group_engine.set_detector(detector)
         self.rules_version, self.rules_checksum = published.version, published.checksum
@@ -484,6 +509,42 @@ class Worker:
         self.rejected_checksum = checksum
         self.rule_errors += 1
         log.error("stream-guard: keeping the current rules: %s", message)
+
+    def consumer_lag(self) -> dict[tuple[str, int], int]:
+        """Messages not yet read per assigned partition of the inputs and the group topic."""
+        consumer = self.app.consumer
+        expected = self.guard.expected  # (topic, partition) -> the next offset to read
+        topics = {*self.settings.input_topics, self.settings.group_topic}
+        out = {}
+        for tp in consumer.assignment():
+            if tp.topic not in topics:
+                continue  # the tables' changelogs: read at recovery only
+            hw = consumer.highwater(tp)
+            if hw is None:
+                continue
+            nxt = expected.get((tp.topic, tp.partition))
+            if nxt is None:  # nothing read since the assignment: from where the group resumes
+                committed = consumer._committed_offset.get(tp)
+                nxt = committed + 1 if committed is not None else 0
+            out[(tp.topic, tp.partition)] = max(hw - nxt, 0)
+        return out
+
+    def assigned_counts(self, stream_of: dict[str, str]) -> dict[tuple[str], int]:
+        counts = dict.fromkeys(((v,) for v in stream_of.values()), 0)
+        for tp in self.app.consumer.assignment():
+            name = stream_of.get(tp.topic)
+            if name is not None:
+                counts[(name,)] += 1
+        return counts
+
+    async def _ready(self) -> tuple[bool, dict[str, Any]]:
+        """Ready: in the group, not rebalancing, the tables recovered."""
+        app = self.app
+        recovered = app.tables.recovery.completed.is_set() if app.tables else False
+        rebalancing = bool(app.rebalancing)
+        parts = sorted(f"{tp.topic}-{tp.partition}" for tp in app.consumer.assignment()) if recovered else []
+        state = "rebalancing" if rebalancing else ("ready" if recovered else "recovering")
+        return state == "ready", {"state": state, "partitions": parts, "rules_version": self.rules_version}
 
     def status(self) -> dict[str, Any]:
         u, g = self.user_engine.count, self.group_engine.count

@@ -68,12 +68,20 @@ class Outputs:
 
 @dataclass
 class Counters:
+    """Totals of a part of the worker (the per-topic split of the user part: :data:`OUTCOMES`)."""
+
     events: int = 0
     invalid: int = 0
     late: int = 0
     duplicates: int = 0  # redelivered: already folded into the stored state
     rerouted: int = 0
     decisions: int = 0
+
+
+#: What became of each message read from an input topic (their sum is every message read):
+#: evaluated; late (too far behind its user's newest event, not evaluated); redelivered (already
+#: in the state); rerouted (moved to its user's partition); dead-lettered (not a valid event).
+OUTCOMES = ("valid", "late", "redelivered", "rerouted", "dead_lettered")
 
 
 def encode_stored(offsets: dict[str, int], state: bytes) -> bytes:
@@ -219,6 +227,8 @@ class UserEngine(_Part[UserState]):
         self.merger = Merger(topics, hold=hold, max_hold=max_hold)
         self.last_offset: dict[tuple[str, int], int] = {}
         self.released_t: dict[int, float] = {}  # partition -> event time of the last released event
+        self.outcomes: dict[str, dict[str, int]] = {t: dict.fromkeys(OUTCOMES, 0) for t in topics}
+        self.dead_letter_codes: dict[str, int] = {}
         self._partition_of: dict[str, int] = {}  # user_id -> its partition (murmur2, cached)
 
     def accept(self, msg: Incoming, now: float) -> None:
@@ -240,12 +250,15 @@ class UserEngine(_Part[UserState]):
             # rest of the user's events and state are.
             self.out.reroutes.append((msg.topic, target, uid.encode(), msg.value))
             self.count.rerouted += 1
+            self.outcomes[msg.topic]["rerouted"] += 1
             self.store.done(msg.partition, msg.handle)
             return
         self.merger.add(msg.partition, msg.topic, event.ts.timestamp(), (msg, event), now=now)
 
     def _dead_letter(self, msg: Incoming, reason: str, code: str, fld: str | None, now: float) -> None:
         self.count.invalid += 1
+        self.outcomes[msg.topic]["dead_lettered"] += 1
+        self.dead_letter_codes[code] = self.dead_letter_codes.get(code, 0) + 1
         env = envelope(
             msg.value, reason=reason, code=code, field=fld, topic=msg.topic,
             partition=msg.partition, offset=msg.offset, received_at=now, key=msg.key,
@@ -263,11 +276,13 @@ class UserEngine(_Part[UserState]):
         out = self.out
         count = self.count
         self.released_t[partition] = ready[-1][1].ts.timestamp()
+        outcomes = self.outcomes
         for msg, event in ready:
             uid = event.user_id
             e = store.entry(uid, partition)
             if e.offsets.get(msg.topic, -1) >= msg.offset:
                 count.duplicates += 1
+                outcomes[msg.topic]["redelivered"] += 1
             else:
                 res = detector.process_user(event, e.state)
                 e.offsets[msg.topic] = msg.offset
@@ -275,8 +290,12 @@ class UserEngine(_Part[UserState]):
                 count.events += 1
                 if res.late:
                     count.late += 1
+                    outcomes[msg.topic]["late"] += 1
                 elif res.duplicate:
                     count.duplicates += 1
+                    outcomes[msg.topic]["redelivered"] += 1
+                else:
+                    outcomes[msg.topic]["valid"] += 1
                 if res.decisions:
                     out.decisions.extend(res.decisions)
                     count.decisions += len(res.decisions)

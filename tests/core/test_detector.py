@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -398,3 +400,29 @@ def test_state_saved_before_an_aggregate_function_change_still_loads(load_pack, 
     r.feed(make_event("transfer", at=0))
     state = UserState.from_bytes(r.users["u-test"].to_bytes(), after)
     assert "outflow" not in state.windows  # built for count: it would mean something else now
+
+
+def test_evaluations_count_the_events_each_rule_was_considered_for():
+    from stream_guard.core.detector import Detector, LocalRunner
+    from stream_guard.core.events import parse_event
+    from stream_guard.core.rules.loader import load_rules
+    from stream_guard.paths import default_rules_dir
+
+    rules = load_rules(default_rules_dir())
+    detector = Detector(rules)
+    runner = LocalRunner(detector)
+    lines = (Path(__file__).parents[1] / "data" / "sample" / "events.jsonl").read_bytes().splitlines()
+    events = [parse_event(line) for line in lines]
+    for e in events:
+        runner.feed(e)
+    got = detector.evaluations()
+    # recomputed the slow way: every active rule whose event type and index guards admit the event
+    expected: dict[str, int] = {}
+    for e in events:
+        for r in rules.rules:
+            if r.mode == "off" or e.type not in r.on:
+                continue
+            if all(getattr(e, f) in allowed for f, allowed in r.guards_for(e.type).items()):
+                expected[r.id] = expected.get(r.id, 0) + 1
+    assert got == expected
+    assert detector.evaluations() == expected  # folding twice counts nothing twice

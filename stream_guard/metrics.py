@@ -1,0 +1,233 @@
+"""Every Prometheus metric Stream Guard exports, and the collectors that read them.
+
+The hot path never touches prometheus-client. The worker and the actions agent count in
+plain Python (ints, dicts, :class:`Buckets`) as they go — per batch where they can — and a
+:class:`~prometheus_client.registry.Collector` turns those counts into metric families when
+Prometheus scrapes. So a metric costs nothing between scrapes, and the names, help texts and
+labels of every metric live here, in one place (docs/operations.md lists them).
+
+Naming follows prometheus.io/docs/practices/naming: a ``stream_guard_`` prefix, base units
+(seconds, bytes), ``_total`` on counters; labels have bounded values only (stream, partition,
+rule id, severity, mode, error code...), never a user, an address or an IP.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+#: Seconds an event takes in the worker (parse, merge, detect): tens of µs to a few ms.
+PROCESSING_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
+#: Event-time lag (now - event ts): from a live stream (a second) to a backlog (days).
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+#: Seconds to write a flush (states, end marker) or to apply an action.
+WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+#: Model scores are in [0, 1].
+SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+class Buckets:
+    """A histogram counted in plain Python: an observation is a bisect and two additions.
+
+    >>> b = Buckets((1.0, 2.0))
+    >>> b.observe(0.5); b.observe(1.5, n=3); b.observe(9.0)
+    >>> b.cumulative()
+    [('1.0', 1), ('2.0', 4), ('+Inf', 5)]
+    >>> b.sum
+    14.0
+    """
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: Iterable[float]):
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float, n: int = 1) -> None:
+        """``n`` observations of ``value`` (a batch's events, each taking the batch's mean)."""
+        self.counts[bisect_left(self.bounds, value)] += n
+        self.sum += value * n
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        out, total = [], 0
+        for bound, n in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+            total += n
+            out.append((bound, total))
+        return out
+
+
+def histogram(name: str, doc: str, labels: Mapping[str, Buckets] | Buckets, label: str = "") -> HistogramMetricFamily:
+    """A histogram family from :class:`Buckets`: one, or one per value of ``label``."""
+    per = {"": labels} if isinstance(labels, Buckets) else labels
+    fam = HistogramMetricFamily(name, doc, labels=[label] if label else None)
+    for value, b in sorted(per.items()):
+        fam.add_metric([value] if label else [], b.cumulative(), b.sum)
+    return fam
+
+
+def counter(name: str, doc: str, labels: list[str], values: Mapping[tuple[str, ...], float] | float) -> CounterMetricFamily:
+    """``name`` without ``_total`` (prometheus-client adds it); ``values`` keyed by label values."""
+    fam = CounterMetricFamily(name, doc, labels=labels or None)
+    if isinstance(values, Mapping):
+        for key, v in sorted(values.items()):
+            fam.add_metric(list(key), v)
+    else:
+        fam.add_metric([], values)
+    return fam
+
+
+def gauge(name: str, doc: str, labels: list[str], values: Mapping[tuple[str, ...], float] | float) -> GaugeMetricFamily:
+    fam = GaugeMetricFamily(name, doc, labels=labels or None)
+    if isinstance(values, Mapping):
+        for key, v in sorted(values.items()):
+            fam.add_metric(list(key), v)
+    else:
+        fam.add_metric([], values)
+    return fam
+
+
+class FunctionCollector:
+    """A collector that calls ``fn()`` for its metric families at every scrape."""
+
+    def __init__(self, fn: Callable[[], Iterable[Metric]]):
+        self.fn = fn
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.fn()
+
+
+def registry_for(fn: Callable[[], Iterable[Metric]]) -> CollectorRegistry:
+    """A registry of its own (not the process-global one) around one collecting function."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FunctionCollector(fn))  # type: ignore[arg-type]
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """The text exposition of ``registry`` and its content type."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def now() -> float:
+    return time.time()
+
+
+# -- the detection worker ---------------------------------------------------------------
+
+
+class WorkerCounts:
+    """What the worker counts for its metrics beyond its engines' own counters."""
+
+    def __init__(self) -> None:
+        self.processing = Buckets(PROCESSING_BUCKETS)
+        self.lag = Buckets(LAG_BUCKETS)
+        self.flush = {"users": Buckets(WRITE_BUCKETS), "groups": Buckets(WRITE_BUCKETS)}
+        self.matches: dict[tuple[str, str], int] = {}  # (rule id, mode)
+        self.decisions: dict[tuple[str, str], int] = {}  # (severity, mode)
+        self.evaluated_before: dict[str, int] = {}  # rule id -> evaluations by replaced rule sets
+        self.broker_errors: dict[str, int] = {}  # operation -> errors
+
+    def decided(self, decisions: Iterable[Any]) -> None:
+        matches, by = self.matches, self.decisions
+        for d in decisions:
+            k = (d.rule_id, d.mode)
+            matches[k] = matches.get(k, 0) + 1
+            k = (d.severity, d.mode)
+            by[k] = by.get(k, 0) + 1
+
+    def broker_error(self, operation: str) -> None:
+        self.broker_errors[operation] = self.broker_errors.get(operation, 0) + 1
+
+
+def worker_metrics(w: Any) -> Iterator[Metric]:
+    """The metric families of a detection worker (:class:`stream_guard.stream.app.Worker`)."""
+    s = w.settings
+    u, g, m = w.user_engine, w.group_engine, w.counts
+    stream_of = {s.logins_topic: "logins", s.transfers_topic: "transfers", s.group_topic: "group_items"}
+    yield counter(
+        "stream_guard_events",
+        "Messages read from the input topics, by stream and what became of them; their sum is every message read.",
+        ["stream", "outcome"],
+        {(stream_of[t], o): n for t, outcomes in u.outcomes.items() for o, n in outcomes.items()},
+    )
+    yield counter(
+        "stream_guard_dead_letters", "Invalid messages sent to the dead-letter topic, by error code.",
+        ["reason"], {(code,): n for code, n in u.dead_letter_codes.items()},
+    )
+    yield histogram(
+        "stream_guard_event_processing_seconds",
+        "Seconds of the worker's own work per event (parse, event-time merge, detection), each event of a batch counted at the batch's mean.",
+        m.processing,
+    )
+    yield histogram(
+        "stream_guard_event_lag_seconds",
+        "Event-time lag when an event is evaluated: wall clock minus the event's ts.",
+        m.lag,
+    )
+    yield gauge(
+        "stream_guard_last_event_timestamp_seconds",
+        "Event time (Unix seconds) of the last event evaluated, per source partition.",
+        ["partition"], {(str(p),): t for p, t in u.released_t.items()},
+    )
+    yield gauge(
+        "stream_guard_consumer_lag_messages",
+        "Messages in the log not yet read, per assigned partition (high-water mark minus the next offset).",
+        ["stream", "partition"], {(stream_of.get(t, t), str(p)): n for (t, p), n in w.consumer_lag().items()},
+    )
+    yield gauge(
+        "stream_guard_assigned_partitions", "Partitions assigned to this worker, by stream.",
+        ["stream"], w.assigned_counts(stream_of),
+    )
+    evaluated = dict(m.evaluated_before)
+    for rule_id, n in u.detector.evaluations().items():
+        evaluated[rule_id] = evaluated.get(rule_id, 0) + n
+    modes = {r.id: r.mode for r in u.detector.rules.rules}
+    yield counter(
+        "stream_guard_rule_evaluations",
+        "Events each rule was evaluated on (its condition, or its sequence's steps), by rule and mode.",
+        ["rule_id", "mode"], {(rid, modes.get(rid, "removed")): n for rid, n in evaluated.items()},
+    )
+    yield counter(
+        "stream_guard_rule_matches", "Decisions made by each rule (risk levels included), by rule and mode.",
+        ["rule_id", "mode"], m.matches,
+    )
+    yield counter(
+        "stream_guard_decisions", "Decisions published, by severity and mode.", ["severity", "mode"], m.decisions,
+    )
+    yield gauge("stream_guard_rules_loaded", "Active rules (enforce and shadow) in the rule set in force.", [],
+                sum(1 for r in u.detector.rules.rules if r.mode != "off"))
+    yield gauge("stream_guard_rules_version", "Version of the published rule set in force (0: the rules directory).",
+                [], w.rules_version or 0)
+    yield counter("stream_guard_rule_reload_failures",
+                  "Published rule sets that failed to load (the previous set was kept).", [], w.rule_errors)
+    yield counter("stream_guard_broker_errors", "Failed broker operations, by operation.", ["operation"],
+                  {(op,): n for op, n in m.broker_errors.items()})
+    yield gauge("stream_guard_events_held", "Events waiting for the event-time merge of the two input topics.", [],
+                u.merger.held())
+    yield gauge("stream_guard_group_items_held",
+                "Contributions to rules keyed by another value waiting for every source's watermark.", [], g.held())
+    yield counter("stream_guard_group_items", "Contributions to rules keyed by another value folded, by outcome.",
+                  ["outcome"], {("valid",): g.count.events, ("redelivered",): g.count.duplicates})
+    yield counter("stream_guard_state_writes", "Changed states written to the changelog, by table.", ["table"],
+                  {("users",): u.store.writes, ("group_keys",): g.store.writes})
+    yield histogram("stream_guard_state_flush_seconds",
+                    "Seconds to write one flush (outputs awaited, states, end marker), by table.",
+                    {"users": m.flush["users"], "group_keys": m.flush["groups"]}, label="table")
+    yield counter("stream_guard_offset_gaps", "Jumps in a partition's offsets seen by the worker (messages the consumer skipped).",
+                  [], w.guard.gaps)
+    gc = w.gc
+    yield counter("stream_guard_gc_full_collections", "Full garbage collections run by the worker's schedule.", [],
+                  gc.collections)
+    yield counter("stream_guard_gc_full_seconds", "Seconds spent in those collections.", [], gc.seconds_total)
