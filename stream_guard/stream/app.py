@@ -37,7 +37,7 @@ from stream_guard.core.rules.pack import RuleSet
 from stream_guard.metrics import WorkerCounts, registry_for, worker_metrics
 from stream_guard.settings import Settings
 from stream_guard.stream import rulesync
-from stream_guard.stream.consumer import Consumer, ConsumerThread
+from stream_guard.stream.consumer import Consumer, ConsumerThread, FlowControl
 from stream_guard.stream.engine import (
     Incoming,
     KeyedStore,
@@ -120,6 +120,7 @@ class Worker:
         )
         ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)
         app.transport.Consumer = Consumer
+        app.flow_control = FlowControl()
         self.source = app.topic(settings.logins_topic, settings.transfers_topic, **RAW)
         self.group_topic = app.topic(settings.group_topic, partitions=partitions, **RAW)
         # keys and values are bytes; the app's default serializers are raw

@@ -18,13 +18,19 @@
    the partitions' read offsets — and when the same messages come again from the committed
    offset, the loop drops them as already read. Likewise a batch fetched before a rebalance
    and delivered after it: the streams skip (and acknowledge) messages of an older
-   generation. The kill -9 recovery test caught it now and then: the new worker's first
-   messages 40 to 120 offsets past the committed ones. Here a message counts as read only
-   when it was delivered in the current generation; the rest of an abandoned or stale batch
-   is left for the fetch after the seek.
+   generation. Here a message counts as read only when it was delivered in the current
+   generation; the rest of an abandoned or stale batch is left for the fetch after the seek.
+4. **Messages cleared after delivery** (:class:`FlowControl`). Resuming the app's flow
+   control empties every stream queue, and Faust resumes it several times while it starts:
+   to read the changelogs, then again once the stream partitions have been resumed and
+   seeked. Messages fetched between the two were delivered (and marked read), then emptied
+   out of the queues by the second resume: never processed, never fetched again. The kill -9
+   recovery test caught it about one run in six — the new worker's first messages 40 to 150
+   offsets past the committed ones. Here a resume empties the queues only when the flow was
+   suspended (a rebalance also empties them when it suspends the flow).
 
-The drain loop below is Faust 0.15's ``Consumer._drain_messages`` with those two changes
-(the version range is pinned in pyproject.toml: re-check it when upgrading Faust).
+The drain loop below is Faust 0.15's ``Consumer._drain_messages`` with the changes of points
+2 and 3 (the version range is pinned in pyproject.toml: re-check all four when upgrading).
 """
 
 from __future__ import annotations
@@ -36,6 +42,20 @@ from typing import Any, cast
 import faust.transport.drivers.aiokafka as aiokafka_driver
 from faust.transport.consumer import CONSUMER_FETCHING
 from mode import Service
+from mode.utils.queues import FlowControlEvent
+
+
+class FlowControl(FlowControlEvent):
+    """The app's flow control, whose ``resume()`` empties the stream queues only when the
+    flow was suspended (see the module's point 4). Install it on a new app:
+    ``app.flow_control = FlowControl()``, before any stream or table exists."""
+
+    def resume(self) -> None:
+        was_suspended = self._suspend.is_set()
+        self._suspend.clear()
+        self._resume.set()
+        if was_suspended:
+            self.clear()
 
 
 class _Rest:

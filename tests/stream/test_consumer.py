@@ -111,3 +111,22 @@ def test_an_error_after_blocking_propagates():
         return None
 
     assert _run(main()) == "raised"
+
+
+def test_resuming_an_active_flow_keeps_what_the_queues_hold():
+    from mode.utils.queues import FlowControlQueue
+
+    from stream_guard.stream.consumer import FlowControl
+
+    async def main() -> tuple[int, int]:
+        flow = FlowControl()
+        q = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+        flow.resume()  # suspended -> active: empties, as Faust's does (nothing there yet)
+        q.put_nowait("delivered")
+        flow.resume()  # active -> active (Faust does this while starting): keeps it
+        kept = q.qsize()
+        flow.suspend()
+        flow.resume()  # after a suspension: empties
+        return kept, q.qsize()
+
+    assert _run(main()) == (1, 0)
