@@ -37,6 +37,7 @@ class GcPolicy:
         self.seconds_max = 0.0
         self._last = time.monotonic()
         self._saved: tuple[int, int, int] | None = None
+        self.frozen = 0  # objects frozen at start (gc.get_freeze_count() walks them: not per second)
 
     def start(self) -> None:
         """Freeze what the set-up made and take full collections out of Python's hands."""
@@ -48,6 +49,7 @@ class GcPolicy:
         # then (see OffsetGuard). What the set-up left as garbage is mostly freed by
         # refcounting anyway.
         gc.freeze()
+        self.frozen = gc.get_freeze_count()
         gc.set_threshold(*_YOUNG, _NEVER)
         self._last = time.monotonic()
 
@@ -77,5 +79,5 @@ class GcPolicy:
             "gc_full_collections": self.collections,
             "gc_full_seconds_total": round(self.seconds_total, 4),
             "gc_full_seconds_max": round(self.seconds_max, 4),
-            "gc_frozen_objects": gc.get_freeze_count(),
+            "gc_frozen_objects": self.frozen,
         }
