@@ -220,6 +220,9 @@ def worker_metrics(w: Any) -> Iterator[Metric]:
                 "Contributions to rules keyed by another value waiting for every source's watermark.", [], g.held())
     yield counter("stream_guard_group_items", "Contributions to rules keyed by another value folded, by outcome.",
                   ["outcome"], {("valid",): g.count.events, ("redelivered",): g.count.duplicates})
+    yield counter("stream_guard_group_records_echoed",
+                  "Group-topic records this worker had already folded as it sent them (their copy from the topic is only acknowledged).",
+                  [], g.echoes)
     yield counter("stream_guard_state_writes", "Changed states written to the changelog, by table.", ["table"],
                   {("users",): u.store.writes, ("group_keys",): g.store.writes})
     yield histogram("stream_guard_state_flush_seconds",

@@ -152,6 +152,8 @@ class Worker:
         self._unwritten: dict[str, dict[bytes, bytes]] = {"users": {}, "groups": {}}
         self._flushing: dict[tuple[str, int], asyncio.Task] = {}  # the flush writing, per partition
         self._inflight: list[asyncio.Future] = []  # records sent, not yet known to be written
+        self._local: set[int] = set()  # group partitions whose records fold as they are sent
+        self._sent_remote: dict[int, asyncio.Future] = {}  # group partition -> its last record sent the slow way
         self.first_event_at: float | None = None  # wall time of the first and last batch
         self.last_event_at: float | None = None
         self.gc = GcPolicy(settings.gc_interval)
@@ -191,6 +193,8 @@ class Worker:
                         self.counts.processing.observe((time.perf_counter() - started) / n, n)
                     await self._publish(engine.out)
                     await self._send_group_items(now)
+                    if self.group_engine.release(now):
+                        await self._publish(self.group_engine.out)
                     await self._flush_due("users", engine.store, self.users, now)
 
         @app.agent(self.group_topic, name="stream_guard.groups")
@@ -265,6 +269,7 @@ class Worker:
             self.guard.forget((tp.topic, tp.partition) for tp in revoked)
             for p in group_parts:
                 self._last_event.pop(("groups", p), None)
+            self._local -= group_parts
 
     # -- helpers ------------------------------------------------------------------------
     def _release(self, partition: int, now: float) -> int:
@@ -309,13 +314,41 @@ class Worker:
         engine = self.user_engine
         inputs = self.settings.input_topics
         marks = {}
+        owned = set()  # group partitions this worker folds: records go to them at once too
         for tp in self.app.consumer.assignment():
             p = tp.partition
             if tp.topic == inputs[0]:
                 idle = engine.merger.held(p) == 0 and all(self._caught_up(t, p) is True for t in inputs)
                 marks[p] = (engine.released_t.get(p, 0.0), idle)
+            elif tp.topic == self.settings.group_topic:
+                owned.add(p)
         for g, value in self.outbox.drain(marks, now, force=force):
-            self._inflight.append(await self._send(self.settings.group_topic, BATCH_KEY, value, g))
+            sent = await self._send(self.settings.group_topic, BATCH_KEY, value, g)
+            self._inflight.append(sent)
+            if g in owned and self._folds_locally(g):
+                self.group_engine.accept_local(g, value, now)
+            else:
+                self._sent_remote[g] = sent
+
+    def _folds_locally(self, g: int) -> bool:
+        """Whether records for group partition ``g`` (owned) may be folded as they are sent.
+
+        Only once the partition's consumer has read everything that was in it before — what
+        an earlier owner or this worker sent the slow way — or an old record could come after
+        newer local ones and fold out of event-time order. Latched until ``g`` is revoked.
+        """
+        if g in self._local:
+            return True
+        topic = self.settings.group_topic
+        expected = self.guard.expected.get((topic, g))  # the next offset the agent will read
+        hw = self.app.consumer.highwater(TP(topic, g))
+        if expected is None or hw is None or expected < hw:
+            return False
+        sent = self._sent_remote.get(g)
+        if sent is not None and not (sent.done() and not sent.exception() and sent.result().offset < expected):
+            return False
+        self._local.add(g)
+        return True
 
     def _caught_up(self, topic: str, partition: int) -> bool | None:
         """Whether ``topic``'s ``partition`` has nothing more to give now (see Merger):
@@ -558,6 +591,7 @@ class Worker:
             "rerouted": u.rerouted,
             "held": self.user_engine.merger.held(),
             "group_items_held": self.group_engine.held(),
+            "group_records_echoed": self.group_engine.echoes,
             "state_writes": self.user_engine.store.writes + self.group_engine.store.writes,
             "rules": self.rules_source,
             "rules_version": self.rules_version,

@@ -18,6 +18,13 @@ One record carries a source's pending items for one group partition *and* its wa
 (:class:`GroupOutbox`), at most every :data:`SEND_EVERY` seconds per pair: far fewer
 records than one per item plus watermarks apart (each record costs Faust's per-message
 machinery at the receiving end), and a watermark that moves as often as items do.
+
+When the worker that sends a record also owns its group partition, it hands the record to
+its :class:`GroupEngine` at once (:meth:`GroupEngine.accept_local`) as well as to the topic:
+the items fold as soon as the watermarks allow, without the hop through the broker, and the
+record's copy from the topic — its *echo* — is only acknowledged when it comes. The topic
+stays the record of truth: after a crash, the copies come again and are folded then (items
+already in a stored state are recognised by id).
 """
 
 from __future__ import annotations
@@ -172,21 +179,45 @@ class GroupEngine(_Part[GroupState]):
         # group partition -> heap of (t, seq, arrived, key, item, receipt)
         self.heaps: dict[int, list[tuple[float, int, float, bytes, GroupItem, _Receipt]]] = {}
         self._seq = 0
+        # group partition -> records accepted locally whose copy from the topic is still to come
+        self._echoes: dict[int, dict[bytes, int]] = {}
+        self.echoes = 0  # copies recognised
 
     def held(self) -> int:
         return sum(len(h) for h in self.heaps.values())
 
     def accept(self, msg: Incoming, now: float) -> None:
-        source, t, idle, items = decode_batch(msg.value)
+        """A record from the group topic."""
+        echoes = self._echoes.get(msg.partition)
+        if echoes:
+            left = echoes.get(msg.value)
+            if left is not None:  # accepted locally already: nothing to fold, nothing to learn
+                if left > 1:
+                    echoes[msg.value] = left - 1
+                else:
+                    del echoes[msg.value]
+                self.echoes += 1
+                self.store.done(msg.partition, msg.handle)
+                return
+        self._accept(msg.partition, msg.value, msg.handle, now)
+
+    def accept_local(self, partition: int, value: bytes, now: float) -> None:
+        """A record this worker has just sent to ``partition``, which it owns."""
+        echoes = self._echoes.setdefault(partition, {})
+        echoes[value] = echoes.get(value, 0) + 1
+        self._accept(partition, value, None, now)
+
+    def _accept(self, partition: int, value: bytes, handle: Any, now: float) -> None:
+        source, t, idle, items = decode_batch(value)
         if items:
-            receipt = _Receipt(msg.handle, len(items))
-            heap = self.heaps.setdefault(msg.partition, [])
+            receipt = _Receipt(handle, len(items))
+            heap = self.heaps.setdefault(partition, [])
             for item in items:
                 self._seq += 1
                 heapq.heappush(heap, (item.t, self._seq, now, group_key(item), item, receipt))
-        else:
-            self.store.done(msg.partition, msg.handle)
-        marks = self.watermarks.setdefault(msg.partition, {})
+        elif handle is not None:
+            self.store.done(partition, handle)
+        marks = self.watermarks.setdefault(partition, {})
         old = marks.get(source)
         marks[source] = (max(t, old[0]) if old else t, idle)
 
@@ -209,7 +240,7 @@ class GroupEngine(_Part[GroupState]):
                 heapq.heappop(heap)
                 self._apply(partition, key, item)
                 receipt.left -= 1
-                if not receipt.left:
+                if not receipt.left and receipt.handle is not None:
                     self.store.done(partition, receipt.handle)
                 n += 1
         return n
@@ -236,4 +267,5 @@ class GroupEngine(_Part[GroupState]):
         for p in gone:
             self.heaps.pop(p, None)
             self.watermarks.pop(p, None)
+            self._echoes.pop(p, None)
         self.store.drop_partitions(gone)

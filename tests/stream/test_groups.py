@@ -131,3 +131,35 @@ def test_revoked_sources_lose_their_unsent_items():
 
 def test_the_group_key_is_the_tables_key():
     assert orjson.loads(group_key(item(0, "u", "e"))) == ["ip", "45.155.205.17"]
+
+
+def test_a_record_folded_locally_is_only_acknowledged_when_its_copy_comes(detector):
+    g = GroupEngine(detector, sources=1, load={}.get)
+    value = encode_batch(0, 10.0, True, [item(10.0, "u-1", "a")])
+    g.accept_local(0, value, now=0.0)
+    assert g.release(now=0.0) == 1 and g.count.events == 1
+    assert 0 not in g.store.pending  # nothing to acknowledge yet
+    g.accept(Incoming("group", 0, 41, b"k", value, handle=41), now=0.0)  # its copy from the topic
+    assert g.release(now=0.0) == 0 and g.count.events == 1 and g.count.duplicates == 0
+    assert g.store.pending[0] == [41] and g.echoes == 1
+    # a second identical record (a repeated heartbeat) is a copy of its own
+    beat = encode_batch(0, 10.0, True, [])
+    g.accept_local(0, beat, now=1.0)
+    g.accept_local(0, beat, now=6.0)
+    g.accept(Incoming("group", 0, 42, b"k", beat, handle=42), now=6.0)
+    g.accept(Incoming("group", 0, 43, b"k", beat, handle=43), now=6.0)
+    assert g.store.pending[0] == [41, 42, 43] and g.echoes == 3
+
+
+def test_after_a_crash_the_copy_of_a_local_record_folds_once(detector):
+    value = encode_batch(0, 10.0, True, [item(10.0, "u-1", "a")])
+    first = GroupEngine(detector, sources=1, load={}.get)
+    first.accept_local(0, value, now=0.0)
+    first.release(now=0.0)
+    (key, stored), = first.store.flush(0)[0]
+    # the next worker starts from that state; the record comes from the topic, not as an echo
+    second = GroupEngine(detector, sources=1, load={key: stored}.get)
+    second.accept(Incoming("group", 0, 7, b"k", value, handle=7), now=0.0)
+    assert second.release(now=0.0) == 1
+    assert second.count.duplicates == 1 and second.count.events == 0
+    assert second.store.pending[0] == [7]

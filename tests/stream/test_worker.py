@@ -149,6 +149,9 @@ def test_metrics_account_for_every_message_and_decision(run):
     lag = {(s.labels["stream"], s.labels["partition"]): s.value for s in fams["stream_guard_consumer_lag_messages"]}
     assert len(lag) == 9 and set(lag.values()) == {0}, lag  # 3 partitions of 3 streams, all read
     assert {s.labels["stream"]: s.value for s in fams["stream_guard_assigned_partitions"]}["logins"] == 3
+    # one worker owns every group partition: most group records fold as they are sent
+    echoed = next(s.value for s in fams["stream_guard_group_records_echoed"] if s.name.endswith("_total"))
+    assert echoed > 0
 
 
 def test_promtool_accepts_the_live_metrics(run, tmp_path):
