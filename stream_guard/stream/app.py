@@ -322,11 +322,15 @@ class Worker:
                 marks[p] = (engine.released_t.get(p, 0.0), idle)
             elif tp.topic == self.settings.group_topic:
                 owned.add(p)
+        local = [g for g in sorted(owned) if self._folds_locally(g)]
+        for g in local:  # fold at once what is bound for partitions this worker owns
+            for source, mark in marks.items():
+                self.group_engine.fold_local(g, source, mark, self.outbox.take_unfed(source, g), now)
         for g, value in self.outbox.drain(marks, now, force=force):
             sent = await self._send(self.settings.group_topic, BATCH_KEY, value, g)
             self._inflight.append(sent)
-            if g in owned and self._folds_locally(g):
-                self.group_engine.accept_local(g, value, now)
+            if g in local:
+                self.group_engine.expect_echo(g, value)
             else:
                 self._sent_remote[g] = sent
 

@@ -19,12 +19,14 @@ One record carries a source's pending items for one group partition *and* its wa
 records than one per item plus watermarks apart (each record costs Faust's per-message
 machinery at the receiving end), and a watermark that moves as often as items do.
 
-When the worker that sends a record also owns its group partition, it hands the record to
-its :class:`GroupEngine` at once (:meth:`GroupEngine.accept_local`) as well as to the topic:
-the items fold as soon as the watermarks allow, without the hop through the broker, and the
-record's copy from the topic — its *echo* — is only acknowledged when it comes. The topic
-stays the record of truth: after a crash, the copies come again and are folded then (items
-already in a stored state are recognised by id).
+When the worker that makes the items also owns their group partition, it hands them and
+its source's watermark to its :class:`GroupEngine` at once, batch by batch
+(:meth:`GroupEngine.fold_local`), as well as sending them in records as above: they fold as
+soon as the watermarks allow, without the hop through the broker nor the wait for the next
+record, and each record's copy from the topic — its *echo* — is only acknowledged when it
+comes (:meth:`GroupEngine.expect_echo`). The topic stays the record of truth: after a
+crash, the copies come again and are folded then (items already in a stored state are
+recognised by id).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class GroupOutbox:
         self.partitions = partitions
         self.partition_for = partition_for
         self.pending: dict[tuple[int, int], list[GroupItem]] = {}  # (source, group partition)
+        self.fed: dict[tuple[int, int], int] = {}  # how many of the pending items were folded locally
         self.sent: dict[tuple[int, int], tuple[tuple[float, bool], float]] = {}  # -> (mark, when)
         self._partition_cache: dict[Any, int] = {}
 
@@ -95,6 +98,16 @@ class GroupOutbox:
         if items is None:
             items = self.pending[key] = []
         items.append(item)
+
+    def take_unfed(self, source: int, partition: int) -> list[GroupItem]:
+        """The pending items of a pair not yet folded locally (now they are)."""
+        key = (source, partition)
+        items = self.pending.get(key)
+        if not items:
+            return []
+        done = self.fed.get(key, 0)
+        self.fed[key] = len(items)
+        return items[done:]
 
     def drain(
         self, marks: Mapping[int, tuple[float, bool]], now: float, *, force: Iterable[int] = ()
@@ -130,6 +143,7 @@ class GroupOutbox:
                     continue
                 out.append((g, encode_batch(source, mark[0], mark[1], items or ())))
                 self.pending.pop(key, None)
+                self.fed.pop(key, None)
                 self.sent[key] = (mark, now)
         return out
 
@@ -139,6 +153,7 @@ class GroupOutbox:
         gone = set(sources)
         for key in [k for k in self.pending if k[0] in gone]:
             del self.pending[key]
+            self.fed.pop(key, None)
         for key in [k for k in self.sent if k[0] in gone]:
             del self.sent[key]
 
@@ -201,14 +216,25 @@ class GroupEngine(_Part[GroupState]):
                 return
         self._accept(msg.partition, msg.value, msg.handle, now)
 
-    def accept_local(self, partition: int, value: bytes, now: float) -> None:
-        """A record this worker has just sent to ``partition``, which it owns."""
+    def fold_local(
+        self, partition: int, source: int, mark: tuple[float, bool], items: list[GroupItem], now: float
+    ) -> None:
+        """Items this worker's ``source`` partition made for ``partition`` (which it owns), and
+        the source's watermark: what the records that carry them will say, said now."""
+        self._add(partition, source, mark[0], mark[1], items, None, now)
+
+    def expect_echo(self, partition: int, value: bytes) -> None:
+        """This worker sent ``value`` to ``partition`` after folding its items locally."""
         echoes = self._echoes.setdefault(partition, {})
         echoes[value] = echoes.get(value, 0) + 1
-        self._accept(partition, value, None, now)
 
     def _accept(self, partition: int, value: bytes, handle: Any, now: float) -> None:
         source, t, idle, items = decode_batch(value)
+        self._add(partition, source, t, idle, items, handle, now)
+
+    def _add(
+        self, partition: int, source: int, t: float, idle: bool, items: list[GroupItem], handle: Any, now: float
+    ) -> None:
         if items:
             receipt = _Receipt(handle, len(items))
             heap = self.heaps.setdefault(partition, [])

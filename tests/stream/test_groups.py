@@ -133,33 +133,61 @@ def test_the_group_key_is_the_tables_key():
     assert orjson.loads(group_key(item(0, "u", "e"))) == ["ip", "45.155.205.17"]
 
 
-def test_a_record_folded_locally_is_only_acknowledged_when_its_copy_comes(detector):
+def test_items_folded_locally_are_only_acknowledged_when_their_records_copy_comes(detector):
     g = GroupEngine(detector, sources=1, load={}.get)
-    value = encode_batch(0, 10.0, True, [item(10.0, "u-1", "a")])
-    g.accept_local(0, value, now=0.0)
+    a = item(10.0, "u-1", "a")
+    g.fold_local(0, 0, (10.0, True), [a], now=0.0)
     assert g.release(now=0.0) == 1 and g.count.events == 1
     assert 0 not in g.store.pending  # nothing to acknowledge yet
+    value = encode_batch(0, 10.0, True, [a])  # the record that carried it, sent later
+    g.expect_echo(0, value)
     g.accept(Incoming("group", 0, 41, b"k", value, handle=41), now=0.0)  # its copy from the topic
     assert g.release(now=0.0) == 0 and g.count.events == 1 and g.count.duplicates == 0
     assert g.store.pending[0] == [41] and g.echoes == 1
-    # a second identical record (a repeated heartbeat) is a copy of its own
+    # two identical records (a repeated heartbeat) are two copies
     beat = encode_batch(0, 10.0, True, [])
-    g.accept_local(0, beat, now=1.0)
-    g.accept_local(0, beat, now=6.0)
+    g.expect_echo(0, beat)
+    g.expect_echo(0, beat)
     g.accept(Incoming("group", 0, 42, b"k", beat, handle=42), now=6.0)
     g.accept(Incoming("group", 0, 43, b"k", beat, handle=43), now=6.0)
     assert g.store.pending[0] == [41, 42, 43] and g.echoes == 3
 
 
-def test_after_a_crash_the_copy_of_a_local_record_folds_once(detector):
-    value = encode_batch(0, 10.0, True, [item(10.0, "u-1", "a")])
+def test_local_watermarks_order_local_and_remote_items(detector):
+    g = GroupEngine(detector, sources=2, load={}.get)
+    g.fold_local(0, 0, (30.0, False), [item(30.0, "u-1", "a")], now=0.0)
+    assert g.release(now=0.0) == 0  # source 1 (another worker) has said nothing
+    g.accept(batch(5, source=1, t=20.0, items=[item(20.0, "u-2", "b")]), now=0.0)
+    assert g.release(now=0.0) == 1  # b (20) goes first; a (30) waits for source 1 to pass 30
+    g.accept(batch(6, source=1, t=35.0), now=0.0)
+    assert g.release(now=0.0) == 1
+    entry = g.store.cache[group_key(item(0, "", ""))]
+    assert entry.offsets["ids"] == ["credential_stuffing_ip/b", "credential_stuffing_ip/a"]
+
+
+def test_the_outbox_hands_each_pending_item_over_once_for_local_folding():
+    out = outbox()
+    sent(out, 0.0, {0: (1.0, False)})
+    a, b = item(1.0, "u-1", "a", ip="10.0.0.1"), item(2.0, "u-2", "b", ip="10.0.0.1")
+    g = out.partition_of(a)
+    out.add(0, a)
+    assert out.take_unfed(0, g) == [a]
+    out.add(0, b)
+    assert out.take_unfed(0, g) == [b] and out.take_unfed(0, g) == []
+    (_, _src, _t, _idle, items), *_ = [r for r in sent(out, SEND_EVERY, {0: (2.0, False)}) if r[0] == g]
+    assert items == [a, b]  # the record still carries both (its copy is the echo)
+    assert out.take_unfed(0, g) == []
+
+
+def test_after_a_crash_the_copy_of_a_locally_folded_record_folds_once(detector):
+    a = item(10.0, "u-1", "a")
     first = GroupEngine(detector, sources=1, load={}.get)
-    first.accept_local(0, value, now=0.0)
+    first.fold_local(0, 0, (10.0, True), [a], now=0.0)
     first.release(now=0.0)
     (key, stored), = first.store.flush(0)[0]
     # the next worker starts from that state; the record comes from the topic, not as an echo
     second = GroupEngine(detector, sources=1, load={key: stored}.get)
-    second.accept(Incoming("group", 0, 7, b"k", value, handle=7), now=0.0)
+    second.accept(Incoming("group", 0, 7, b"k", encode_batch(0, 10.0, True, [a]), handle=7), now=0.0)
     assert second.release(now=0.0) == 1
     assert second.count.duplicates == 1 and second.count.events == 0
     assert second.store.pending[0] == [7]
