@@ -7,7 +7,8 @@ without a valid token:
    every request to a non-public path and refuses a missing, malformed or unknown token with
    ``401`` and ``WWW-Authenticate: Bearer`` — before routing, so an unknown route or a bad
    body answers 401 too. It puts the :class:`Principal` in the request's state.
-2. Each route names the permission it needs (:func:`need`); a role without it gets ``403``.
+2. Each route names the permission it needs (its ``principal`` parameter is annotated
+   :data:`MayWorkTasks` …); a role without it gets ``403``.
 
 =============  =====  =======  =====
 permission     agent  analyst  admin
@@ -27,7 +28,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import orjson
@@ -162,7 +163,7 @@ class _Need:
             raise ValueError(f"unknown permission {permission!r}")
         self.permission = permission
 
-    async def __call__(self, request: Request, _: Any = Depends(bearer_scheme)) -> Principal:
+    async def __call__(self, request: Request, _: Annotated[Any, Depends(bearer_scheme)] = None) -> Principal:
         principal: Principal | None = request.scope.get("state", {}).get("principal")
         if principal is None:  # a route outside the middleware's reach: refuse, never allow
             raise ApiError(401, "unauthorized", "a bearer token is needed")
@@ -175,9 +176,13 @@ class _Need:
         return principal
 
 
-def need(permission: str) -> Any:
-    """``principal: Principal = need("tasks:work")`` in a route's parameters."""
-    return Depends(_Need(permission))
+# What a route's ``principal`` parameter is annotated with: the permission it needs.
+MayMe = Annotated[Principal, Depends(_Need("me"))]
+MayReadTasks = Annotated[Principal, Depends(_Need("tasks:read"))]
+MayWorkTasks = Annotated[Principal, Depends(_Need("tasks:work"))]
+MayReadUsers = Annotated[Principal, Depends(_Need("users:read"))]
+MayReadStats = Annotated[Principal, Depends(_Need("stats:read"))]
+MayLiftFreezes = Annotated[Principal, Depends(_Need("freezes:lift"))]
 
 
 def permission_of(route: Any) -> str | None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from stream_guard.actions.freezes import FreezeRegistry
 from stream_guard.actions.store import ActionsStore
@@ -32,3 +32,7 @@ class Services:
 def services(request: Request) -> Services:
     """The dependency that hands a route the app's :class:`Services`."""
     return request.app.state.services
+
+
+#: A route's ``svc`` parameter.
+Svc = Annotated[Services, Depends(services)]

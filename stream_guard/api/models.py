@@ -17,7 +17,14 @@ from stream_guard.actions.alerts import Alert
 from stream_guard.actions.audit import AuditEntry
 from stream_guard.actions.freezes import FreezeStatus, Scope
 from stream_guard.actions.ratelimit import LimitState
-from stream_guard.actions.tasks import Outcome, QueueCounts, QueueEntry, Resolution, Task, TaskDecision
+from stream_guard.actions.tasks import (
+    Outcome,
+    QueueCounts,
+    QueueEntry,
+    Resolution,
+    Task,
+    TaskDecision,
+)
 
 # -- tasks -------------------------------------------------------------------------------------
 
@@ -56,7 +63,7 @@ class Decision(TaskDecision):
 
     rule_version: int | None = None
     risk: float | None = None
-    tags: list[str] = []
+    tags: list[str] = Field(default_factory=list)
     evidence: dict[str, Any] = Field(default_factory=dict, description="What the rule measured (counts, sums, scores…).")
     context: dict[str, Any] = Field(default_factory=dict, description="The triggering event's details (amount, asset, address, IP, place, device, locale…).")
     actions: list[dict[str, Any]] = Field(default_factory=list, description="The actions the rule asked for.")
@@ -78,7 +85,7 @@ class Decision(TaskDecision):
 
 
 class TaskOut(Task):
-    decisions: list[Decision] = []  # type: ignore[assignment]
+    decisions: list[Decision] = Field(default_factory=list)  # type: ignore[assignment]
 
     @classmethod
     def of(cls, task: Task) -> TaskOut:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from stream_guard.actions.connection import UNAVAILABLE
-from stream_guard.api.deps import Services, services
+from stream_guard.api.deps import Svc
 from stream_guard.api.models import Health
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -28,12 +28,12 @@ async def live() -> Health:
     "/ready", response_model=Health, summary="Redis answers",
     responses={503: {"model": Health, "description": "Redis does not answer"}},
 )
-async def ready(svc: Services = Depends(services)) -> Health | JSONResponse:
+async def ready(svc: Svc) -> Health | JSONResponse:
     """200 when Redis answers PING (with the round trip), 503 when it does not."""
     start = time.perf_counter()
     try:
         await asyncio.wait_for(svc.store.client.ping(), READY_TIMEOUT)
-    except (*UNAVAILABLE, asyncio.TimeoutError) as exc:
+    except (TimeoutError, *UNAVAILABLE) as exc:
         why = f"unreachable: {exc or 'no answer within ' + str(READY_TIMEOUT) + ' s'}"
         return JSONResponse(Health(status="unavailable", redis=why).model_dump(), status_code=503)
     return Health(status="ready", redis="ok", latency_ms=round((time.perf_counter() - start) * 1000, 3))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from stream_guard.actions.store import ms_to_dt
-from stream_guard.api.deps import Services, services
-from stream_guard.api.auth import PERMISSIONS, Principal, need
+from stream_guard.api.auth import PERMISSIONS, MayMe
+from stream_guard.api.deps import Svc
 from stream_guard.api.errors import responses
 from stream_guard.api.models import Me
 
@@ -14,7 +14,7 @@ router = APIRouter(tags=["me"])
 
 
 @router.get("/me", response_model=Me, summary="The token's holder, role and languages", responses=responses(401, 403))
-async def me(principal: Principal = need("me"), svc: Services = Depends(services)) -> Me:
+async def me(principal: MayMe, svc: Svc) -> Me:
     return Me(
         subject=principal.subject,
         role=principal.role,

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import Response
 
 from stream_guard.actions.alerts import recent_alerts
 from stream_guard.actions.locale import match
 from stream_guard.actions.store import ms_to_dt
 from stream_guard.actions.tasks import QueueCounts, QueueEntry, Task, user_of
-from stream_guard.api.auth import Principal, need
-from stream_guard.api.deps import Services, services
+from stream_guard.api.auth import MayReadTasks, MayWorkTasks, Principal
+from stream_guard.api.deps import Services, Svc
 from stream_guard.api.errors import ApiError, responses
 from stream_guard.api.models import (
     BreachesOut,
@@ -38,15 +38,15 @@ from stream_guard.core.errors import ActionError
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 T = TypeVar("T")
 
-TaskId = Path(description="The task id, `<user_id>~<n>` (percent-encode the user id).", examples=["u-1029~1"])
-Limit = Query(100, ge=1, le=500, description="At most this many tasks.")
+TaskId = Annotated[str, Path(description="The task id, `<user_id>~<n>` (percent-encode the user id).", examples=["u-1029~1"])]
+Limit = Annotated[int, Query(ge=1, le=500, description="At most this many tasks.")]
 #: Alerts shown with a task.
 VIEW_ALERTS = 20
 
 
 @router.get("", response_model=QueueOut, summary="The open tasks in working order, with SLA countdowns",
             responses=responses(401, 403, 503))
-async def queue(limit: int = Limit, _: Principal = need("tasks:read"), svc: Services = Depends(services)) -> QueueOut:
+async def queue(_: MayReadTasks, svc: Svc, limit: Limit = 100) -> QueueOut:
     """Ready tasks (by priority, then SLA deadline, then age), then claimed ones, then those
     waiting to call again; with the queue's counts."""
     entries, counts = await asyncio.gather(svc.tasks.entries(limit=limit), svc.tasks.counts())
@@ -56,13 +56,13 @@ async def queue(limit: int = Limit, _: Principal = need("tasks:read"), svc: Serv
 
 @router.get("/counts", response_model=QueueCounts, summary="How many tasks, per state, language and priority",
             responses=responses(401, 403, 503))
-async def counts(_: Principal = need("tasks:read"), svc: Services = Depends(services)) -> QueueCounts:
+async def counts(_: MayReadTasks, svc: Svc) -> QueueCounts:
     return await svc.tasks.counts()
 
 
 @router.get("/breaches", response_model=BreachesOut, summary="Open tasks past their SLA deadline",
             responses=responses(401, 403, 503))
-async def breaches(limit: int = Limit, _: Principal = need("tasks:read"), svc: Services = Depends(services)) -> BreachesOut:
+async def breaches(_: MayReadTasks, svc: Svc, limit: Limit = 100) -> BreachesOut:
     """Queued, claimed or waiting to call again, the most overdue first."""
     entries = await svc.tasks.breaches(limit=limit)
     now = svc.now_ms()
@@ -71,7 +71,7 @@ async def breaches(limit: int = Limit, _: Principal = need("tasks:read"), svc: S
 
 @router.get("/escalations", response_model=EscalationsOut, summary="Escalated tasks (for compliance or a senior agent)",
             responses=responses(401, 403, 503))
-async def escalations(limit: int = Limit, _: Principal = need("tasks:read"), svc: Services = Depends(services)) -> EscalationsOut:
+async def escalations(_: MayReadTasks, svc: Svc, limit: Limit = 100) -> EscalationsOut:
     return EscalationsOut(task_ids=await svc.tasks.escalations(limit=limit))
 
 
@@ -80,9 +80,9 @@ async def escalations(limit: int = Limit, _: Principal = need("tasks:read"), svc
     responses={204: {"description": "Nothing is waiting in those languages"}, **responses(401, 403, 422, 503)},
 )
 async def claim(
-    body: ClaimIn | None = Body(None),
-    principal: Principal = need("tasks:work"),
-    svc: Services = Depends(services),
+    principal: MayWorkTasks,
+    svc: Svc,
+    body: Annotated[ClaimIn | None, Body()] = None,
 ) -> Any:
     """Leases the best waiting task to the token's subject for the configured lease (renew to
     keep it). Languages: the request's, which must be among the token's when the token lists
@@ -97,23 +97,23 @@ async def claim(
 @router.get("/{task_id:path}/script", response_model=Script, summary="The call script in another language",
             responses=responses(401, 403, 404, 422, 503))
 async def script(
-    task_id: str = TaskId,
-    lang: str = Query(description="ko, en or zh (a language without a script gets English)."),
-    _: Principal = need("tasks:read"),
-    svc: Services = Depends(services),
+    task_id: TaskId,
+    lang: Annotated[str, Query(description="ko, en or zh (a language without a script gets English).")],
+    _: MayReadTasks,
+    svc: Svc,
 ) -> Script:
     return _script(svc, await _get(svc, task_id), lang)
 
 
 @router.post("/{task_id:path}/renew", response_model=TaskOut, summary="Keep the claim for another lease",
              responses=responses(401, 403, 404, 409, 503))
-async def renew(task_id: str = TaskId, principal: Principal = need("tasks:work"), svc: Services = Depends(services)) -> TaskOut:
+async def renew(task_id: TaskId, principal: MayWorkTasks, svc: Svc) -> TaskOut:
     return TaskOut.of(await _on_task(svc, task_id, svc.tasks.renew(task_id, principal.subject)))
 
 
 @router.post("/{task_id:path}/release", response_model=TaskOut, summary="Give the task back to the queue",
              responses=responses(401, 403, 404, 409, 503))
-async def release(task_id: str = TaskId, principal: Principal = need("tasks:work"), svc: Services = Depends(services)) -> TaskOut:
+async def release(task_id: TaskId, principal: MayWorkTasks, svc: Svc) -> TaskOut:
     """It keeps its place in the queue."""
     return TaskOut.of(await _on_task(svc, task_id, svc.tasks.release(task_id, principal.subject)))
 
@@ -122,9 +122,9 @@ async def release(task_id: str = TaskId, principal: Principal = need("tasks:work
              responses=responses(401, 403, 404, 409, 422, 503))
 async def resolve(
     body: ResolveIn,
-    task_id: str = TaskId,
-    principal: Principal = need("tasks:work"),
-    svc: Services = Depends(services),
+    task_id: TaskId,
+    principal: MayWorkTasks,
+    svc: Svc,
 ) -> ResolveOut:
     """`confirmed_legitimate` lifts the freezes the task's decisions caused;
     `confirmed_fraud` keeps them (a timed one becomes manual) and escalates; `unreachable`
@@ -136,7 +136,7 @@ async def resolve(
 
 @router.get("/{task_id:path}", response_model=TaskView, summary="A task: decisions, evidence, history, call script, freezes",
             responses=responses(401, 403, 404, 503))
-async def view(task_id: str = TaskId, principal: Principal = need("tasks:read"), svc: Services = Depends(services)) -> TaskView:
+async def view(task_id: TaskId, principal: MayReadTasks, svc: Svc) -> TaskView:
     """Open or closed. The decisions carry the rule, its reason and evidence, and the
     triggering event's details; the user's freezes and newest alerts are read now."""
     return await _view(svc, await _get(svc, task_id), principal)
