@@ -33,11 +33,15 @@ from stream_guard.api import errors
 from stream_guard.api.auth import BearerAuth, TokenVerifier, permission_of, roles_with
 from stream_guard.api.config import TokenEntry
 from stream_guard.api.deps import Services
+from stream_guard.api.routes import health, me, stats, tasks, users
 from stream_guard.core.errors import ConfigError
 from stream_guard.settings import Settings
 
-CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 API_PREFIX = "/api/v1"
+#: Every router of the app, with its prefix.
+ROUTERS = ((health.router, ""), (me.router, API_PREFIX), (tasks.router, API_PREFIX),
+           (users.router, API_PREFIX), (stats.router, API_PREFIX))
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 _PUBLIC_EXACT = frozenset({"/", "/openapi.json", "/health/live", "/health/ready", "/console"})
 
 #: The console's pages may run only their own script and talk only to this server.
@@ -59,8 +63,6 @@ def create_app(
 ) -> FastAPI:
     """The app. ``tokens``: who may call it; ``client``: a ``redis.asyncio`` client to use
     instead of one for ``settings.redis_url`` (it is then not closed by the app)."""
-    from stream_guard.api.routes import health, me, stats, tasks, users
-
     if catalog is None:
         catalog = Catalog.load(settings.actions.templates_dir)
     tz = zone(settings.actions.timezone)
@@ -94,11 +96,8 @@ def create_app(
         openapi_url="/openapi.json",
     )
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(me.router, prefix=API_PREFIX)
-    app.include_router(tasks.router, prefix=API_PREFIX)
-    app.include_router(users.router, prefix=API_PREFIX)
-    app.include_router(stats.router, prefix=API_PREFIX)
+    for router, prefix in ROUTERS:
+        app.include_router(router, prefix=prefix)
 
     if settings.api.console:
         @app.get("/", include_in_schema=False)
@@ -113,23 +112,32 @@ def create_app(
     return app
 
 
+def api_routes() -> list[tuple[str, str, str | None]]:
+    """``(method, path, permission)`` of every route of :data:`ROUTERS` (permission None: public).
+
+    Read from the routers rather than ``app.routes``, whose shape differs between FastAPI
+    versions (newer ones keep an included router whole)."""
+    out = []
+    for router, prefix in ROUTERS:
+        for r in router.routes:
+            for method in sorted(getattr(r, "methods", set()) - {"HEAD"}):
+                out.append((method, prefix + r.path_format, permission_of(r)))
+    return out
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's schema, with each operation's permission and roles (``x-permission``, ``x-roles``)."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
                          description=app.description, routes=app.routes)
-    for route in app.routes:
-        perm = permission_of(route)
-        if perm is None or not getattr(route, "include_in_schema", False):
+    for method, path, perm in api_routes():
+        op = schema["paths"].get(path, {}).get(method.lower())
+        if perm is None or op is None:
             continue
-        path = schema["paths"].get(route.path_format)
-        for method in route.methods:
-            op = (path or {}).get(method.lower())
-            if op is not None:
-                op["x-permission"] = perm
-                op["x-roles"] = roles_with(perm)
-                op["description"] = (op.get("description") or "").rstrip() + f"\n\nRoles: {', '.join(roles_with(perm))}."
+        op["x-permission"] = perm
+        op["x-roles"] = roles_with(perm)
+        op["description"] = (op.get("description") or "").rstrip() + f"\n\nRoles: {', '.join(roles_with(perm))}."
     app.openapi_schema = schema
     return schema
 
