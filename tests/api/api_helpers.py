@@ -90,4 +90,68 @@ class Api:
         return self.env.run(go)
 
 
-__all__ = ["FREEZE_24H", "TOKENS", "Api", "Tok", "callback", "decision", "make_app", "q", "settings_for"]
+
+
+class ApiServer:
+    """``stream-guard api`` in a child process on a free port (its own process group),
+    for the tests that need a real HTTP server: uvicorn, the command line, the browser."""
+
+    def __init__(self, redis_url: str, prefix: str, tokens_file: Any, *, log: Any):
+        from stream_guard.actions.server import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.redis_url, self.prefix, self.tokens_file, self.log_path = redis_url, prefix, tokens_file, log
+        self.proc: Any = None
+
+    def start(self, timeout: float = 30.0) -> ApiServer:
+        import os
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_GUARD_")}
+        env["STREAM_GUARD_ACTIONS__KEY_PREFIX"] = self.prefix
+        cmd = [sys.executable, "-m", "stream_guard", "api", "--host", "127.0.0.1", "--port", str(self.port),
+               "--redis", self.redis_url, "--tokens", str(self.tokens_file), "--log-level", "info"]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"stream-guard api exited with {self.proc.returncode}: {self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/health/live", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"stream-guard api did not answer within {timeout} s: {self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+
+
+def write_tokens_file(path: Any, toks: dict[str, Tok] | None = None) -> Any:
+    import yaml
+
+    path.write_text(yaml.safe_dump({"tokens": [t.entry.model_dump() for t in (toks or TOKENS).values()]}))
+    return path
+
+
+__all__ = ["FREEZE_24H", "TOKENS", "Api", "ApiServer", "Tok", "callback", "decision", "make_app", "q", "settings_for",
+           "write_tokens_file"]

@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "actions"))
 
 from actions.conftest import catalog, env, redis_found  # noqa: F401  (the same Redis and prefixes)
-from api_helpers import TOKENS, Api, make_app
+from api_helpers import TOKENS, Api, ApiServer, make_app, write_tokens_file
 
 
 @pytest.fixture
@@ -26,3 +26,13 @@ def api(env, catalog) -> Iterator[Api]:  # noqa: F811
     app = make_app(env, catalog)
     with TestClient(app) as client:
         yield Api(client, env, TOKENS)
+
+
+@pytest.fixture
+def server(env, tmp_path) -> Iterator[ApiServer]:  # noqa: F811
+    """A real ``stream-guard api`` (uvicorn) on a free port, on the test's Redis and prefix."""
+    s = ApiServer(env.url, env.prefix, write_tokens_file(tmp_path / "tokens.yaml"), log=tmp_path / "api.log").start()
+    try:
+        yield s
+    finally:
+        s.stop()
