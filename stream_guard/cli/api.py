@@ -49,9 +49,12 @@ def api_command(
     settings = settings_or_exit(config, redis_url=redis, log_level=log_level)
     if tokens_file is not None:
         settings = settings.model_copy(update={"api": settings.api.model_copy(update={"tokens_file": tokens_file})})
+    from stream_guard.actions.connection import connect
+
     try:
         tokens = all_tokens(settings.api)
         check_tokens(tokens)
+        connect(settings.redis_url)  # a bad URL fails here, not in uvicorn's startup (it connects only when used)
     except ConfigError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None

@@ -183,7 +183,7 @@ def test_call_script_in_another_language(api, catalog):
 
 
 def test_ids_with_markup_slashes_and_unicode_route_correctly(api, catalog):
-    # (a "%" in an id is checked against a real server in test_server.py: the TestClient
+    # (a "%" in an id is checked against a real server in test_api_server.py: the TestClient
     # decodes a path twice)
     user = 'u-<img src=x onerror="alert(1)">/김/{x}~'
     api.seed(decision(1, user=user, actions=[callback("high"), FREEZE_24H]), catalog=catalog)

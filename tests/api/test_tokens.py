@@ -125,3 +125,7 @@ def test_api_refuses_to_start_without_tokens(tmp_path, monkeypatch):
     bad.write_text("[[tokens]]\nid = 'x'\n")
     res = CliRunner().invoke(app, ["api", "--tokens", str(bad)])
     assert res.exit_code == 2 and "tokens.0" in res.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({"tokens": [_entry()]}))
+    res = CliRunner().invoke(app, ["api", "--tokens", str(good), "--redis", "http://127.0.0.1:6379"])
+    assert res.exit_code == 2 and "unsupported Redis URL" in res.stderr
