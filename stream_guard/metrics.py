@@ -234,3 +234,32 @@ def worker_metrics(w: Any) -> Iterator[Metric]:
     yield counter("stream_guard_gc_full_collections", "Full garbage collections run by the worker's schedule.", [],
                   gc.collections)
     yield counter("stream_guard_gc_full_seconds", "Seconds spent in those collections.", [], gc.seconds_total)
+
+
+# -- the HTTP API -------------------------------------------------------------------------
+
+#: Seconds an API request takes: a Redis round trip (sub-ms) to a slow scrypt check (~50 ms).
+HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+class HttpCounts:
+    """Requests by route template (never the concrete path: it holds user ids), method, status."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.durations: dict[str, Buckets] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, str(status))
+        self.requests[key] = self.requests.get(key, 0) + 1
+        b = self.durations.get(route)
+        if b is None:
+            b = self.durations[route] = Buckets(HTTP_BUCKETS)
+        b.observe(seconds)
+
+
+def api_metrics(counts: HttpCounts) -> Iterator[Metric]:
+    yield counter("stream_guard_http_requests", "HTTP requests answered by the API, by route template, method and status.",
+                  ["route", "method", "status"], counts.requests)
+    yield histogram("stream_guard_http_request_duration_seconds", "Seconds to answer an API request, by route template.",
+                    counts.durations, label="route")

@@ -5,7 +5,7 @@ serves it with uvicorn. One :class:`~stream_guard.actions.store.ActionsStore` pe
 made in the lifespan and closed with it; Redis being away does not stop the app from starting
 (``/health/ready`` says so, and routes that need Redis answer 503 until it is back).
 
-Public paths — no token: ``/health/live``, ``/health/ready``, ``/openapi.json``, ``/`` and
+Public paths — no token: ``/health/live``, ``/health/ready``, ``/metrics``, ``/openapi.json``, ``/`` and
 ``/console/…`` (static files; the console asks for a token and sends it on each call).
 Everything else — all of ``/api/…`` — needs a bearer token (see :mod:`~stream_guard.api.auth`).
 """
@@ -33,16 +33,17 @@ from stream_guard.api import errors
 from stream_guard.api.auth import BearerAuth, TokenVerifier, permission_of, roles_with
 from stream_guard.api.config import TokenEntry
 from stream_guard.api.deps import Services
-from stream_guard.api.routes import health, me, stats, tasks, users
+from stream_guard.api.routes import health, me, metrics, stats, tasks, users
 from stream_guard.core.errors import ConfigError
+from stream_guard.metrics import HttpCounts, api_metrics, registry_for
 from stream_guard.settings import Settings
 
 API_PREFIX = "/api/v1"
 #: Every router of the app, with its prefix.
-ROUTERS = ((health.router, ""), (me.router, API_PREFIX), (tasks.router, API_PREFIX),
+ROUTERS = ((health.router, ""), (metrics.router, ""), (me.router, API_PREFIX), (tasks.router, API_PREFIX),
            (users.router, API_PREFIX), (stats.router, API_PREFIX))
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
-_PUBLIC_EXACT = frozenset({"/", "/openapi.json", "/health/live", "/health/ready", "/console"})
+_PUBLIC_EXACT = frozenset({"/", "/openapi.json", "/health/live", "/health/ready", "/metrics", "/console"})
 
 #: The console's pages may run only their own script and talk only to this server.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -109,6 +110,9 @@ def create_app(
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BearerAuth, verifier=verifier, public=is_public)
     app.add_middleware(SecurityHeaders)
+    counts = HttpCounts()
+    app.state.metrics_registry = registry_for(lambda: api_metrics(counts))
+    app.add_middleware(RequestMetrics, counts=counts)  # outermost: it sees the 401s too
     return app
 
 
@@ -168,6 +172,45 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class RequestMetrics:
+    """ASGI middleware: counts every answer by route template, method and status, and times it."""
+
+    def __init__(self, app: Any, counts: HttpCounts):
+        from starlette.routing import compile_path
+
+        self.app = app
+        self.counts = counts
+        # every route's path template, matched by hand: a request refused before routing
+        # (401) has no route in its scope, and the label must never be the concrete path
+        self.templates = [(compile_path(path)[0], path) for path in dict.fromkeys(p for _m, p, _perm in api_routes())]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.counts.observe(self._template(scope), scope["method"], status, time.perf_counter() - started)
+
+    def _template(self, scope: Any) -> str:
+        """The path template a request matched (also when it was refused before routing)."""
+        path = scope["path"]
+        for regex, template in self.templates:
+            if regex.match(path):
+                return template
+        return "/console" if path == "/console" or path.startswith("/console/") else "unmatched"
 
 
 def _version() -> str:

@@ -37,7 +37,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/stats"): {"analyst", "admin"},
 }
 #: Answered without a token.
-PUBLIC = {("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/openapi.json"), ("GET", "/")}
+PUBLIC = {("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/")}
 MOUNTS = {"/console"}  # static files (the console page asks for a token itself)
 
 #: A concrete request per route: the path filled in, a valid body.

@@ -73,3 +73,29 @@ def test_answers_are_not_cached_and_carry_security_headers(api):
     page = api.get("/console/", None)
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
+
+
+def test_metrics_count_requests_by_route_template_and_pass_promtool(api):
+    import shutil
+    import subprocess
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    agent = api.tokens["agent"].headers
+    for user in ("u-1", "u-2", "<script>"):
+        api.client.get(f"/api/v1/users/{user}/freezes", headers=agent)
+    api.client.get("/api/v1/tasks")  # no token: 401, counted too
+    api.client.get("/no/such/page", headers=agent)
+    res = api.client.get("/metrics")  # public
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/plain")
+    fams = {f.name: f.samples for f in text_string_to_metric_families(res.text)}
+    req = {(s.labels["route"], s.labels["method"], s.labels["status"]): s.value
+           for s in fams["stream_guard_http_requests"] if s.name.endswith("_total")}
+    assert req[("/api/v1/users/{user_id}/freezes", "GET", "200")] == 3  # never the user id itself
+    assert req[("/api/v1/tasks", "GET", "401")] == 1
+    assert ("unmatched", "GET", "404") in req or ("unmatched", "GET", "401") in req
+    assert not any("u-1" in k[0] or "script" in k[0] for k in req)
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: apt-get install prometheus (.ci/run does)"
+    check = subprocess.run([promtool, "check", "metrics"], input=res.content, capture_output=True, timeout=30)
+    assert check.returncode == 0, (check.stdout + check.stderr).decode()
