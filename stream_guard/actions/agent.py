@@ -239,7 +239,11 @@ class ActionsAgent:
         @app.task
         async def refresh_metrics() -> None:
             while True:  # at once, then every metrics_interval (cancelled when the app stops)
-                await self.refresh()
+                try:
+                    await self.refresh()
+                except Exception:  # the metrics must never stop the agent
+                    self.metrics.redis_error("refresh")
+                    log.exception("stream-guard actions: reading the queue for the metrics failed")
                 await asyncio.sleep(s.actions.metrics_interval)
 
         @app.timer(interval=30.0)
