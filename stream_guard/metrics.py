@@ -230,6 +230,10 @@ def worker_metrics(w: Any) -> Iterator[Metric]:
                     {"users": m.flush["users"], "group_keys": m.flush["groups"]}, label="table")
     yield counter("stream_guard_offset_gaps", "Jumps in a partition's offsets seen by the worker (messages the consumer skipped).",
                   [], w.guard.gaps)
+    app = w.app  # ready as /readyz says: in the group, not rebalancing, the tables recovered
+    recovered = app.tables.recovery.completed.is_set() if app.tables else False
+    yield gauge("stream_guard_ready", "1 when the process is ready (see /readyz), else 0.", [],
+                int(recovered and not app.rebalancing))
     gc = w.gc
     yield counter("stream_guard_gc_full_collections", "Full garbage collections run by the worker's schedule.", [],
                   gc.collections)
@@ -263,3 +267,167 @@ def api_metrics(counts: HttpCounts) -> Iterator[Metric]:
                   ["route", "method", "status"], counts.requests)
     yield histogram("stream_guard_http_request_duration_seconds", "Seconds to answer an API request, by route template.",
                     counts.durations, label="route")
+
+
+# -- the actions agent ------------------------------------------------------------------
+
+#: A decision's action kinds as the metrics name them (a callback, or a freeze without one, opens a task).
+ACTION_KIND = {"callback": "task", "freeze": "freeze", "alert": "alert", "remind": "remind"}
+#: Task priorities and freeze scopes: always exported, at 0 when there is none.
+TASK_PRIORITIES = ("critical", "high", "medium", "low")
+FREEZE_SCOPES = ("withdrawals", "login", "all")
+
+
+class ActionsCounts:
+    """What the actions agent counts as it applies decisions (plain Python), and the state
+    of the shared queue and freezes that its background refresh last read from Redis."""
+
+    def __init__(self) -> None:
+        self.decisions: dict[tuple[str, str], int] = {}  # (mode, outcome)
+        self.actions: dict[tuple[str, str], int] = {}  # (kind, result)
+        self.retries: dict[str, int] = {}  # what was retried -> retries
+        self.suppressed: dict[tuple[str, str], int] = {}  # (kind, reason)
+        self.redis_errors: dict[str, int] = {}  # operation -> errors
+        self.broker_errors: dict[str, int] = {}
+        self.apply = Buckets(WRITE_BUCKETS)
+        self.sla_breaches = 0
+        # the background refresh (None until its first success)
+        self.queue: Any = None  # stream_guard.actions.tasks.QueueCounts
+        self.freezes: dict[str, int] | None = None
+        self.refreshed_at: float | None = None
+        self.redis_ok = False
+
+    def decision(self, mode: str, outcome: str) -> None:
+        k = (mode, outcome)
+        self.decisions[k] = self.decisions.get(k, 0) + 1
+
+    def _add(self, table: dict, key: Any, n: int = 1) -> None:
+        if n:
+            table[key] = table.get(key, 0) + n
+
+    def applied(self, decision: Mapping[str, Any], a: Any) -> None:
+        """A decision applied for the first time (``a``: its :class:`~stream_guard.actions.effects.Applied`)."""
+        if a.shadow:
+            return
+        acts = self.actions
+        if a.created:
+            self._add(acts, ("task", "created"))
+        elif a.merged:
+            self._add(acts, ("task", "merged"))
+        self._add(acts, ("freeze", "placed"), len(a.freezes))
+        asked = {"alert": 0, "remind": 0}
+        for x in decision.get("actions") or ():
+            if isinstance(x, dict) and x.get("kind") in asked:
+                asked[x["kind"]] += 1
+        done = {"alert": 0, "remind": 0}
+        kind_of = {i: ("remind" if k == "security_reminder" else "alert") for i, k in a.alert_kinds.items()}
+        for alert_id in a.alerts:
+            kind = kind_of.get(alert_id, "alert")
+            self._add(acts, (kind, "sent"))
+            done[kind] += 1
+        for s in a.suppressed:
+            kind = kind_of.get(s.get("alert_id"), "alert")
+            self._add(acts, (kind, "suppressed"))
+            self._add(self.suppressed, (kind, str(s.get("why") or "unknown")))
+            done[kind] += 1
+        for kind, n in asked.items():  # no template for the user's language, nor a fallback
+            self._add(acts, (kind, "skipped"), max(n - done[kind], 0))
+
+    def failed(self, decision: Mapping[str, Any]) -> None:
+        """A decision whose actions could not be applied (skipped after an error)."""
+        for x in decision.get("actions") or ():
+            kind = ACTION_KIND.get(x.get("kind")) if isinstance(x, dict) else None
+            if kind is not None:
+                self._add(self.actions, (kind, "failed"))
+
+    def retry(self, what: str, n: int = 1) -> None:
+        self._add(self.retries, what, n)
+
+    def redis_error(self, operation: str) -> None:
+        self._add(self.redis_errors, operation)
+
+    def broker_error(self, operation: str) -> None:
+        self._add(self.broker_errors, operation)
+
+
+def actions_metrics(a: Any) -> Iterator[Metric]:
+    """The metric families of an actions agent (:class:`stream_guard.actions.agent.ActionsAgent`).
+
+    Counters count what this process did; the ``tasks_*``, ``freezes_active`` and
+    ``oldest_open_task`` gauges describe the state shared by every actions process (the
+    same value from each: take ``max`` across them), read from Redis in the background
+    every ``actions.metrics_interval`` seconds — a scrape never waits for Redis.
+    """
+    m = a.metrics
+    relay = a.relay
+    yield counter(
+        "stream_guard_actions_decisions",
+        "Messages read from the decisions topic, by mode and what became of them (applied, replayed: already done, failed, invalid, redelivered); their sum is every message read.",
+        ["mode", "outcome"], m.decisions,
+    )
+    yield counter(
+        "stream_guard_actions",
+        "Actions of the decisions applied, by kind (task, freeze, alert, remind) and result (created, merged, placed, sent, suppressed, skipped, failed).",
+        ["kind", "result"], m.actions,
+    )
+    yield counter(
+        "stream_guard_action_retries",
+        "Retries: a decision's Redis writes while Redis was unreachable (kind=decision), an alert's webhook POST (kind=webhook).",
+        ["kind"], {("decision",): m.retries.get("decision", 0),
+                   ("webhook",): relay.published["webhook_retries"] if relay else 0},
+    )
+    yield counter(
+        "stream_guard_alert_suppressions", "Alerts and reminders not sent, by kind and reason (rate_limited, repeat, cooldown).",
+        ["kind", "reason"], m.suppressed,
+    )
+    yield histogram("stream_guard_action_apply_seconds",
+                    "Seconds to apply one decision's actions in Redis, waits for an unreachable Redis included.", m.apply)
+    pub = relay.published if relay else {}
+    yield counter("stream_guard_relay_published", "Records this process's relay published, by topic (freezes, alerts).",
+                  ["topic"], {("freezes",): pub.get("freezes", 0), ("alerts",): pub.get("alerts", 0)})
+    yield counter("stream_guard_freeze_expirations", "Timed freezes this process's relay recorded as expired.", [],
+                  pub.get("expired", 0))
+    yield counter("stream_guard_webhook_deliveries", "Alerts POSTed to the webhook, by result (delivered, failed: given up after its retries).",
+                  ["result"], {("delivered",): pub.get("webhook_delivered", 0), ("failed",): pub.get("webhook_failed", 0)})
+    yield gauge("stream_guard_relay_leader", "1 while this process holds the relay lease (one actions process relays at a time).",
+                [], int(bool(relay and relay.leading)))
+    redis_errors = dict(m.redis_errors)
+    if relay is not None:
+        redis_errors["relay"] = redis_errors.get("relay", 0) + relay.errors["redis"]
+    yield counter("stream_guard_redis_errors",
+                  "Redis operations that failed, by operation (apply: a decision's writes, refresh: the metrics' read, relay, ready: the readiness PING).",
+                  ["operation"], {(op,): n for op, n in redis_errors.items()})
+    yield counter("stream_guard_broker_errors", "Failed broker operations, by operation.", ["operation"],
+                  {(op,): n for op, n in m.broker_errors.items()})
+    yield counter("stream_guard_relay_failures",
+                  "Relay rounds that failed for another reason than Redis being away (Kafka, a bug); retried.", [],
+                  relay.errors["other"] if relay else 0)
+    yield gauge(
+        "stream_guard_consumer_lag_messages",
+        "Messages in the log not yet read, per assigned partition (high-water mark minus the next offset).",
+        ["stream", "partition"], {("decisions", str(p)): n for p, n in a.consumer_lag().items()},
+    )
+    yield gauge("stream_guard_assigned_partitions", "Partitions assigned to this process, by stream.", ["stream"],
+                {("decisions",): a.assigned()})
+    yield counter("stream_guard_offset_gaps", "Jumps in a partition's offsets seen by the process (messages the consumer skipped).",
+                  [], a.guard.gaps)
+    yield gauge("stream_guard_ready", "1 when the process is ready (see /readyz), else 0.", [], int(a.ready_now()))
+    yield counter("stream_guard_task_sla_breaches",
+                  "Open callback tasks seen passing their SLA deadline by this process's tally (processes tally disjoint stretches of time: sum them).",
+                  [], m.sla_breaches)
+    q = m.queue
+    if q is not None:
+        yield gauge("stream_guard_tasks_open", "Open callback tasks, by priority.", ["priority"],
+                    {(p,): q.by_priority.get(p, 0) for p in (*TASK_PRIORITIES, *sorted(set(q.by_priority) - set(TASK_PRIORITIES)))})
+        yield gauge("stream_guard_tasks_ready", "Tasks waiting to be claimed, by language queue.", ["language"],
+                    {(lang,): n for lang, n in q.ready.items()})
+        yield gauge("stream_guard_tasks_claimed", "Tasks an agent holds under a lease.", [], q.leased)
+        yield gauge("stream_guard_tasks_delayed", "Tasks of unreachable users waiting for their next call.", [], q.delayed)
+        yield gauge("stream_guard_tasks_sla_breached", "Open tasks past their SLA deadline now.", [], q.breached)
+        yield gauge("stream_guard_oldest_open_task_age_seconds", "Age of the oldest open task (0 with none).", [],
+                    max(m.refreshed_at - q.oldest.timestamp(), 0.0) if q.oldest is not None and m.refreshed_at else 0.0)
+    if m.freezes is not None:
+        yield gauge("stream_guard_freezes_active", "Active freezes, by scope (kept by the relay; see docs/operations.md).",
+                    ["scope"], {(sc,): m.freezes.get(sc, 0) for sc in (*FREEZE_SCOPES, *sorted(set(m.freezes) - set(FREEZE_SCOPES)))})
+    yield gauge("stream_guard_actions_state_refreshed_timestamp_seconds",
+                "When the queue and freeze gauges were last read from Redis (Unix seconds; 0: never).", [], m.refreshed_at or 0.0)

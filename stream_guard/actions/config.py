@@ -64,6 +64,7 @@ class ActionsConfig(BaseModel):
     sweep_interval: float = Field(3600.0, gt=0, description="Seconds between two full scans for lost index entries (a safety net; also at start).")
     redis_backoff_max: float = Field(5.0, gt=0, description="Longest wait between two tries while Redis is unreachable.")
     batch_size: int = Field(200, ge=1, description="Decisions taken from the topic at a time.")
+    metrics_interval: float = Field(15.0, gt=0, description="Seconds between two reads of the queue and freeze counts for the metrics (a scrape serves the last read).")
     shadow_keep: int = Field(200, ge=1, description="Shadow decisions kept per user for analysts.")
 
     @field_validator("sla", mode="before")

@@ -64,6 +64,8 @@ class Applied:
     freezes: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
     suppressed: list[dict[str, str]] = field(default_factory=list)
+    #: alert id → ``alert`` or ``security_reminder``, for every message the decision asked for
+    alert_kinds: dict[str, str] = field(default_factory=dict)
 
 
 def parse_decision(value: bytes | str | dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +111,7 @@ class Effects:
             decision_id=d["decision_id"], user_id=user, new=bool(r["new"]), shadow=bool(r.get("shadow")),
             task_id=r.get("task_id"), created=bool(r.get("created")), merged=bool(r.get("merged")),
             freezes=_list(r.get("freezes")), alerts=_list(r.get("alerts")), suppressed=_list(r.get("suppressed")),
+            alert_kinds={x["alert_id"]: x["kind"] for x in plan.get("alerts", [])},
         )
         if applied.new:
             await s.count(**_counts(applied, plan))

@@ -27,11 +27,13 @@ key                                 type        holds
 ``sg:{queue}:deadline``             zset        every open task; score: SLA deadline
 ``sg:{queue}:entry``                hash        task → where it is in the index (JSON)
 ``sg:{queue}:escalated``            zset        escalated tasks; score: when
+``sg:{queue}:sla``                  hash        how far SLA breaches were tallied (``tallied_to``)
 ``sg:{outbox}:kafka`` (``:gen``)    zset, hash  users with freeze changes or alerts to publish
 ``sg:{outbox}:webhook`` (``:gen``)  zset, hash  users with alerts to POST
 ``sg:{outbox}:lease``               string      the actions process running the relay now
 ``sg:{sched}:expiry`` (``:gen``)    zset, hash  users with a freeze to expire; score: when
 ``sg:{stats}:counters``             hash        counters of what the actions did
+``sg:{stats}:freezes``              hash        active freezes per scope, kept by the relay
 ==================================  ==========  ==============================================
 
 ``U`` is the user id with ``%``, ``{`` and ``}`` percent-encoded (a brace would end the tag).
@@ -135,6 +137,11 @@ class Keys:
     def escalated(self) -> str:
         return f"{self.queue_tag}:escalated"
 
+    @property
+    def sla(self) -> str:
+        """How far the SLA breaches of open tasks were counted (:meth:`TaskQueue.tally_breaches`)."""
+        return f"{self.queue_tag}:sla"
+
     # -- outboxes, schedules, counters ------------------------------------------------------
     def outbox(self, channel: str) -> tuple[str, str]:
         """The index of users with something to send on ``channel`` (kafka, webhook) and its
@@ -155,3 +162,8 @@ class Keys:
     @property
     def counters(self) -> str:
         return f"{self.prefix}:{{stats}}:counters"
+
+    @property
+    def freeze_counts(self) -> str:
+        """Active freezes per scope, as the relay has published their changes."""
+        return f"{self.prefix}:{{stats}}:freezes"

@@ -11,6 +11,16 @@ the cursor's move sends those records again, with the same ``change_id`` / ``ale
 
 :meth:`Relay.sweep` is the safety net for the rare crash between a user's change and its
 index update: it scans the per-user keys and puts back what the indexes miss.
+
+The relay also keeps the number of active freezes per scope (``sg:{stats}:freezes``, the
+``stream_guard_freezes_active`` metric): every freeze change passes through it in order,
+whoever made it (a decision, an analyst, a call's outcome, the clock), so it adds +1 for a
+``freeze`` and -1 for a ``lift`` or ``expire`` as it publishes them — one ``HINCRBY`` in a
+slot of its own, cheap and Cluster-safe. A relay dying between moving a user's cursor and
+adding to the counters loses those changes from the count; the sweep (at start and every
+``sweep_interval``) recounts exactly — each user's freezes as of the relay's cursor, by
+:file:`lua/freeze_census.lua` — and sets the counters. A timed freeze counts until its
+expiry is recorded (the relay does that within ``relay_interval`` of its time).
 """
 
 from __future__ import annotations
@@ -58,7 +68,11 @@ class Relay:
         self.alerts_topic = alerts_topic
         self.webhook = webhook
         self.token = uuid.uuid4().hex  # this relay's name in the lease
-        self.published = {"freezes": 0, "alerts": 0, "webhook_delivered": 0, "webhook_failed": 0, "expired": 0}
+        self.published = {"freezes": 0, "alerts": 0, "webhook_delivered": 0, "webhook_failed": 0, "expired": 0,
+                          "webhook_retries": 0}
+        #: rounds that failed: Redis away (``redis``), anything else — Kafka, a bug (``other``)
+        self.errors = {"redis": 0, "other": 0}
+        self.leading = False  # whether this relay held the lease at its last look
 
     # -- Kafka --------------------------------------------------------------------------
     async def publish_due(self, limit: int = 100) -> int:
@@ -92,6 +106,7 @@ class Relay:
             await asyncio.gather(*pending)
         if audit:
             await s.scripts.call("relay_advance", [k.relay(user)], ["audit", audit[-1][0]])
+            await s.count_freezes(_freeze_deltas(f for _, f in audit))
         if alerts:
             await s.scripts.call("relay_advance", [k.relay(user)], ["alerts", alerts[-1][0]])
         self.published["freezes"] += len(audit)
@@ -123,6 +138,7 @@ class Relay:
         for eid, f in rows:
             d = await self.webhook.post(f["payload"].encode(), f["alert_id"])
             self.published["webhook_delivered" if d.ok else "webhook_failed"] += 1
+            self.published["webhook_retries"] += d.attempts - 1
             await s.count(**{"webhook_delivered" if d.ok else "webhook_failed": 1})
             await s.scripts.call("relay_advance", [k.relay(user)], ["webhook", eid])
         return len(rows), len(rows) == CHUNK
@@ -152,9 +168,17 @@ class Relay:
         s, k = self.store, self.store.keys
         found = {"pending": 0, "tasks": 0, "expiries": 0}
         users: set[str] = set()
+        frozen_ever: set[str] = set()
         for name in ("audit", "alerts"):  # every user who ever had something to publish
             async for key in s.client.scan_iter(match=k.user_pattern(name), count=1000):
                 users.add(k.user_of(key))
+                if name == "audit":
+                    frozen_ever.add(k.user_of(key))
+        census: dict[str, int] = {}
+        for user in sorted(frozen_ever):  # the active freezes as published so far
+            by_scope = await s.scripts.json("freeze_census", [k.freezes(user), k.audit(user), k.relay(user)], [])
+            for scope, n in (by_scope or {}).items():
+                census[scope] = census.get(scope, 0) + int(n)
         for user in sorted(users):
             pipe = s.client.pipeline(transaction=False)
             pipe.hmget(k.relay(user), "audit", "alerts", "webhook")
@@ -184,6 +208,15 @@ class Relay:
             if soonest is not None:
                 await s.schedule_expiry(user, int(soonest))
                 found["expiries"] += 1
+        # The counters the relay keeps as it publishes (publish_due) are set to the census —
+        # unless another relay took the lease meanwhile (it may have published since).
+        if (await s.client.get(k.relay_lease)) in (None, self.token):
+            pipe = s.client.pipeline(transaction=False)
+            pipe.delete(k.freeze_counts)
+            if census:
+                pipe.hset(k.freeze_counts, mapping=census)
+            await pipe.execute()
+        found["freezes"] = sum(census.values())
         return found
 
     # -- running ------------------------------------------------------------------------------
@@ -191,7 +224,8 @@ class Relay:
         """Take or renew the relay lease: with several actions processes, one relays at a
         time (the others take over within ``ttl`` seconds if it dies)."""
         k = self.store.keys
-        return bool(await self.store.scripts.call("lease", [k.relay_lease], [self.token, int(ttl * 1000)]))
+        self.leading = bool(await self.store.scripts.call("lease", [k.relay_lease], [self.token, int(ttl * 1000)]))
+        return self.leading
 
     async def run(self, stop: asyncio.Event, *, interval: float | None = None, sweep_every: float | None = None) -> None:
         """Publish, post and expire every ``interval`` seconds until ``stop`` is set; sweep
@@ -216,9 +250,11 @@ class Relay:
                     busy = await self.publish_due() + await self.expire_due()
                     delay = interval
                 except UNAVAILABLE as exc:
+                    self.errors["redis"] += 1
                     log.warning("stream-guard actions: relay waits for Redis: %s", exc)
                     delay, busy = min(delay * 2, c.redis_backoff_max), 0
                 except Exception:  # Kafka away, or a bug: never lose the relay
+                    self.errors["other"] += 1
                     log.exception("stream-guard actions: relay round failed; retrying")
                     delay, busy = min(delay * 2, c.redis_backoff_max), 0
                 if not busy:
@@ -235,10 +271,22 @@ class Relay:
                 busy = await self.post_due() if await self.lead() else 0
                 delay = interval
             except Exception as exc:
+                self.errors["redis" if isinstance(exc, UNAVAILABLE) else "other"] += 1
                 log.warning("stream-guard actions: webhook round failed (%s); retrying", exc)
                 busy, delay = 0, min(delay * 2, self.store.config.redis_backoff_max)
             if not busy:
                 await _wait(stop, delay)
+
+
+def _freeze_deltas(entries: Any) -> dict[str, int]:
+    """How audit entries change the active freezes per scope (a ``keep`` changes none)."""
+    out: dict[str, int] = {}
+    for f in entries:
+        step = {"freeze": 1, "lift": -1, "expire": -1}.get(f.get("action", ""), 0)
+        scope = f.get("scope")
+        if step and scope:
+            out[scope] = out.get(scope, 0) + step
+    return out
 
 
 def _later(entry_id: str, cursor: Any) -> bool:

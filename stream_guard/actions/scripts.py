@@ -15,7 +15,7 @@ from redis.crc import key_slot
 
 NAMES = (
     "apply", "task_claim", "task_update", "task_resolve", "freeze_change",
-    "index_place", "index_pop", "outbox", "relay_advance", "lease",
+    "index_place", "index_pop", "outbox", "relay_advance", "lease", "freeze_census", "sla_tally",
 )
 
 

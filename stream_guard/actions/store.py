@@ -104,6 +104,21 @@ class ActionsStore:
             pipe.hincrby(self.keys.counters, name, n)
         await pipe.execute()
 
+    async def count_freezes(self, deltas: Mapping[str, int]) -> None:
+        """Add to the active freezes per scope (the relay, as it publishes the changes)."""
+        changed = {k: v for k, v in deltas.items() if v}
+        if not changed:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for scope, n in changed.items():
+            pipe.hincrby(self.keys.freeze_counts, scope, n)
+        await pipe.execute()
+
+    async def active_freezes(self) -> dict[str, int]:
+        """Active freezes per scope (one HGETALL); see :meth:`~stream_guard.actions.outbox.Relay.sweep`."""
+        raw = await self.client.hgetall(self.keys.freeze_counts)
+        return {k: max(int(v), 0) for k, v in sorted(raw.items())}
+
     async def counters(self) -> dict[str, int]:
         raw = await self.client.hgetall(self.keys.counters)
         return {k: int(v) for k, v in sorted(raw.items())}

@@ -156,6 +156,9 @@ class QueueCounts(BaseModel):
     breached: int
     escalated: int
     by_priority: dict[str, int]
+    #: creation of the oldest open task (None: no open task, or only tasks indexed before
+    #: the index kept creation times)
+    oldest: datetime | None = None
 
 
 def _list(raw: Any) -> list[str]:
@@ -364,13 +367,26 @@ class TaskQueue:
         pipe.hvals(k.entry)
         *ready, leased, delayed, open_, breached, escalated, entries = await pipe.execute()
         by_priority: dict[str, int] = {}
+        oldest = None
         for raw in entries:
-            p = orjson.loads(raw)["priority"]
+            e = orjson.loads(raw)
+            p = e["priority"]
             by_priority[p] = by_priority.get(p, 0) + 1
+            created = e.get("created")
+            if created is not None and (oldest is None or created < oldest):
+                oldest = created
         return QueueCounts(
             ready=dict(zip(s.languages, ready, strict=True)), leased=leased, delayed=delayed,
             open=open_, breached=breached, escalated=escalated, by_priority=by_priority,
+            oldest=ms_to_dt(oldest),
         )
+
+    async def tally_breaches(self) -> int:
+        """Open tasks whose SLA deadline passed since the last tally (by any process); the
+        first tally ever starts the count and returns 0. A task closed before a tally saw it
+        past its deadline is not counted."""
+        s, k = self.store, self.store.keys
+        return int(await s.scripts.call("sla_tally", [k.deadline, k.sla], [s.now_ms()]))
 
     async def escalations(self, *, limit: int = 100) -> list[str]:
         """Escalated task ids, the newest first."""

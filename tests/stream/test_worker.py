@@ -171,6 +171,8 @@ def test_health_and_readiness(run):
     status, body, _ = _get(run["worker"], "/readyz")
     ready = orjson.loads(body)
     assert status == 200 and ready["state"] == "ready" and len(ready["partitions"]) >= 6
+    _status, body, _ = _get(run["worker"], "/metrics")
+    assert _families(body.decode())["stream_guard_ready"][0].value == 1
     status, _body, _ = _get(run["worker"], "/table/users")
     assert status == 404  # Faust's pages that would show tables' contents are off
 

@@ -96,7 +96,7 @@ local function placement(t)
   return {
     task_id = t.id, user_id = t.user_id, member = t.member, version = tonumber(t.version),
     state = state, lang = t.lang, priority = t.priority, score = task_score(t),
-    deadline = tonumber(t.deadline), at = at, owner = t.owner,
+    deadline = tonumber(t.deadline), at = at, owner = t.owner, created = num(t.created),
   }
 end
 
