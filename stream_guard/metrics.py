@@ -230,10 +230,10 @@ def worker_metrics(w: Any) -> Iterator[Metric]:
                     {"users": m.flush["users"], "group_keys": m.flush["groups"]}, label="table")
     yield counter("stream_guard_offset_gaps", "Jumps in a partition's offsets seen by the worker (messages the consumer skipped).",
                   [], w.guard.gaps)
-    app = w.app  # ready as /readyz says: in the group, not rebalancing, the tables recovered
-    recovered = app.tables.recovery.completed.is_set() if app.tables else False
+    from stream_guard.stream.web import group_state  # (web serves these metrics: imported late)
+
     yield gauge("stream_guard_ready", "1 when the process is ready (see /readyz), else 0.", [],
-                int(recovered and not app.rebalancing))
+                int(group_state(w.app) == "ready"))
     gc = w.gc
     yield counter("stream_guard_gc_full_collections", "Full garbage collections run by the worker's schedule.", [],
                   gc.collections)

@@ -29,7 +29,6 @@ import time
 from typing import Any
 
 import faust
-import orjson
 from redis.exceptions import RedisError
 
 from stream_guard.actions.connection import UNAVAILABLE, connect, retrying
@@ -41,9 +40,9 @@ from stream_guard.actions.templates import Catalog
 from stream_guard.actions.webhook import WebhookSender
 from stream_guard.metrics import ActionsCounts, actions_metrics, registry_for
 from stream_guard.settings import Settings
-from stream_guard.stream.consumer import Consumer, ConsumerThread
+from stream_guard.stream.consumer import Consumer, ConsumerThread, FlowControl
 from stream_guard.stream.engine import OffsetGuard
-from stream_guard.stream.web import WEB_SETTINGS, add_pages
+from stream_guard.stream.web import WEB_SETTINGS, add_pages, add_status_timers, group_state
 
 log = logging.getLogger("stream_guard.actions")
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -79,6 +78,7 @@ class ActionsAgent:
         )
         ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)  # the worker's consumer
         app.transport.Consumer = Consumer
+        app.flow_control = FlowControl()
         self.decisions = app.topic(settings.decisions_topic, **RAW)
         self.guard = OffsetGuard()
         self.counts: collections.Counter[str] = collections.Counter()
@@ -142,19 +142,9 @@ class ActionsAgent:
         topic = self.settings.decisions_topic
         return sum(1 for tp in self.app.consumer.assignment() if tp.topic == topic)
 
-    def _group_state(self) -> str:
-        """``ready`` once in the consumer group and not rebalancing (an agent with no
-        partition, when there are more agents than partitions, is ready: a standby)."""
-        app = self.app
-        if app.rebalancing:
-            return "rebalancing"
-        tables = app.tables if app.tables is not None else None
-        joined = tables.recovery.completed.is_set() if tables is not None else False
-        return "ready" if joined else "joining"
-
     def ready_now(self) -> bool:
         """For the ``stream_guard_ready`` gauge: the group state now, Redis as last seen."""
-        return self._group_state() == "ready" and self.metrics.redis_ok
+        return group_state(self.app) == "ready" and self.metrics.redis_ok
 
     async def _ping(self) -> bool:
         store = self._ensure_store()
@@ -169,7 +159,7 @@ class ActionsAgent:
         """Ready: Redis answers PING, and the agent is in its group, not rebalancing."""
         redis_ok = await self._ping()
         self.metrics.redis_ok = redis_ok
-        state = self._group_state()
+        state = group_state(self.app)
         if state == "ready" and not redis_ok:
             state = "redis unreachable"
         parts = sorted(tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.decisions_topic)
@@ -246,18 +236,7 @@ class ActionsAgent:
                     log.exception("stream-guard actions: reading the queue for the metrics failed")
                 await asyncio.sleep(s.actions.metrics_interval)
 
-        @app.timer(interval=30.0)
-        async def report() -> None:
-            log.info("stream-guard actions: %s", self.status())
-
-        if s.stats_file is not None:
-            stats_file = s.stats_file
-
-            @app.timer(interval=1.0)
-            async def write_stats() -> None:
-                tmp = stats_file.with_name(stats_file.name + ".tmp")
-                tmp.write_bytes(orjson.dumps(self.status()))
-                tmp.replace(stats_file)
+        add_status_timers(app, self.status, s.stats_file, log, "stream-guard actions")
 
 
     async def _apply_user(self, items: list[tuple[Any, dict[str, Any]]], limit: asyncio.Semaphore) -> None:

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import faust
-import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.types import TP
@@ -47,7 +46,7 @@ from stream_guard.stream.engine import (
 from stream_guard.stream.gcpolicy import GcPolicy
 from stream_guard.stream.groups import BATCH_KEY, GroupEngine, GroupOutbox
 from stream_guard.stream.publish import rule_set_messages
-from stream_guard.stream.web import WEB_SETTINGS, add_pages
+from stream_guard.stream.web import WEB_SETTINGS, add_pages, add_status_timers, group_state
 
 log = logging.getLogger("stream_guard.worker")
 
@@ -233,18 +232,7 @@ class Worker:
                 await self._flush_due("users", engine.store, self.users, now)
                 await self._flush_due("groups", self.group_engine.store, self.group_keys, now)
 
-        @app.timer(interval=30.0)
-        async def report() -> None:
-            log.info("stream-guard worker: %s", self.status())
-
-        if s.stats_file is not None:
-            stats_file = s.stats_file
-
-            @app.timer(interval=1.0)
-            async def write_stats() -> None:
-                tmp = stats_file.with_name(stats_file.name + ".tmp")
-                tmp.write_bytes(orjson.dumps(self.status()))
-                tmp.replace(stats_file)  # readers never see half a file
+        add_status_timers(app, self.status, s.stats_file, log, "stream-guard worker")
 
         app.on_partitions_revoked.connect(self._on_revoked)
 
@@ -577,11 +565,8 @@ class Worker:
 
     async def _ready(self) -> tuple[bool, dict[str, Any]]:
         """Ready: in the group, not rebalancing, the tables recovered."""
-        app = self.app
-        recovered = app.tables.recovery.completed.is_set() if app.tables else False
-        rebalancing = bool(app.rebalancing)
-        parts = sorted(f"{tp.topic}-{tp.partition}" for tp in app.consumer.assignment()) if recovered else []
-        state = "rebalancing" if rebalancing else ("ready" if recovered else "recovering")
+        state = group_state(self.app)
+        parts = sorted(f"{tp.topic}-{tp.partition}" for tp in self.app.consumer.assignment()) if state == "ready" else []
         return state == "ready", {"state": state, "partitions": parts, "rules_version": self.rules_version}
 
     def status(self) -> dict[str, Any]:

@@ -11,9 +11,12 @@ switched off: a table page would serve users' profiles to anyone who can reach t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry
 
 from stream_guard.metrics import exposition
@@ -47,3 +50,30 @@ def add_pages(app: Any, registry: CollectorRegistry, ready: Readiness) -> None:
     async def readyz(web: Any, request: Any) -> Any:
         ok, detail = await ready()
         return web.json({"status": "ready" if ok else "not ready", **detail}, status=200 if ok else 503)
+
+
+def group_state(app: Any) -> str:
+    """A Faust app's place in its consumer group: ``rebalancing``, ``recovering`` (its tables
+    are read back from their changelogs) or ``ready``."""
+    if app.rebalancing:
+        return "rebalancing"
+    tables = app.tables
+    return "ready" if tables is not None and tables.recovery.completed.is_set() else "recovering"
+
+
+def add_status_timers(
+    app: Any, status: Callable[[], dict[str, Any]], stats_file: Path | None, log: logging.Logger, name: str
+) -> None:
+    """Log ``status()`` every 30 s; rewrite ``stats_file`` with it every second, if given."""
+
+    @app.timer(interval=30.0)
+    async def report() -> None:
+        log.info("%s: %s", name, status())
+
+    if stats_file is not None:
+
+        @app.timer(interval=1.0)
+        async def write_stats() -> None:
+            tmp = stats_file.with_name(stats_file.name + ".tmp")
+            tmp.write_bytes(orjson.dumps(status()))
+            tmp.replace(stats_file)  # readers never see half a file

@@ -179,11 +179,6 @@ def run_promtool(*args: str, cwd: Path) -> str:
 GRAFANA_VAR = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
 
 
-#: Commands the deploy files run that arrive with another branch (the HTTP API): checked
-#: once the CLI has them.
-PENDING_COMMANDS = {"api"}
-
-
 def _usage_error() -> type[Exception]:
     try:  # typer >= 0.29 carries its own click
         from typer._click.exceptions import UsageError
@@ -198,7 +193,7 @@ UsageError = _usage_error()
 
 def check_cli(args: list[str]) -> str | None:
     """Parse ``stream-guard ARGS`` as the CLI would, without running it: None if it parses,
-    ``"pending"`` for a command not merged yet, else raises :data:`UsageError`."""
+    else raises :data:`UsageError`."""
     import typer
 
     from stream_guard.cli import app
@@ -208,8 +203,8 @@ def check_cli(args: list[str]) -> str | None:
     while hasattr(cmd, "resolve_command"):  # a group: on to the subcommand
         protected = getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", None) or []
         rest = [*protected, *ctx.args]
-        if rest and rest[0] in PENDING_COMMANDS and cmd.get_command(ctx, rest[0]) is None:
-            return "pending"
+        if not rest:  # a group that runs by itself (``api --host … --port …``)
+            break
         name, sub, rest = cmd.resolve_command(ctx, rest)
         ctx = sub.make_context(name, rest, parent=ctx)
         cmd = sub

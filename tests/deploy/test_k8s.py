@@ -21,8 +21,6 @@ K8S = DEPLOY / "k8s"
 #: The oldest Kubernetes the manifests are meant for, and the newest the package knows.
 VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 CRDS = {"monitoring.coreos.com/v1"}
-#: Settings that arrive with another branch (the HTTP API's): checked once Settings has them.
-PENDING_SETTINGS = {"api"}
 
 
 def docs(path: Path) -> list[dict]:
@@ -98,7 +96,7 @@ def test_commands_are_ones_the_cli_takes_and_images_agree():
     images = set()
     for w in workloads().values():
         for c in containers(w):
-            assert check_cli(c["args"]) in (None, "pending"), c["args"]
+            assert check_cli(c["args"]) is None, c["args"]
             images.add(c["image"])
     assert len(images) == 1
 
@@ -144,14 +142,14 @@ def test_workers_do_not_outnumber_the_partitions():
     assert workloads()["stream-guard-actions"]["spec"]["replicas"] <= partitions
 
 
-def setting_exists(key: str) -> bool | None:
-    """Whether STREAM_GUARD_<KEY> names a setting (None: one that is pending)."""
+def setting_exists(key: str) -> bool:
+    """Whether STREAM_GUARD_<KEY> names a setting."""
     path = key.removeprefix("STREAM_GUARD_").lower().split("__")
     model = Settings
-    for i, part in enumerate(path):
+    for part in path:
         field = model.model_fields.get(part)
         if field is None:
-            return None if i == 0 and part in PENDING_SETTINGS else False
+            return False
         model = field.annotation
     return True
 
@@ -161,7 +159,7 @@ def test_the_settings_exist_and_load(monkeypatch):
     (secret,) = by_kind("Secret")
     env = {**config, **secret["stringData"]}
     for key in env:
-        assert key.startswith("STREAM_GUARD_") and setting_exists(key) is not False, key
+        assert key.startswith("STREAM_GUARD_") and setting_exists(key), key
     assert setting_exists("STREAM_GUARD_ACTIONS__WEBHOK_URL") is False and setting_exists("STREAM_GUARD_BROKERS") is False
     for key, value in env.items():
         monkeypatch.setenv(key, value)
