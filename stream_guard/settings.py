@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     flush_events: int = Field(20_000, ge=1, description="Write state sooner when a partition has this many events pending.")
     merge_hold: float = Field(0.5, ge=0, description="Longest a login waits for the transfers of the same moment (and vice versa) to put the two topics in event-time order.")
     merge_max_hold: float = Field(120.0, gt=0, description="Longest an event waits for the other topic even when that topic is known to have more to deliver (a backlog being caught up).")
-    fetch_max_wait: float = Field(0.05, gt=0, description="Longest a fetch waits for data at the broker (Faust's own default is 1.5 s).")
+    fetch_max_wait: float = Field(0.02, gt=0, description="Longest a fetch waits for data at the broker (Faust's own default is 1.5 s; 20 ms measured a lower latency tail than 50 or 10).")
     session_timeout: float = Field(10.0, gt=0, description="Kafka consumer session and rebalance timeout (seconds).")
     gc_interval: float = Field(
         600.0, ge=0,

@@ -110,7 +110,7 @@ async def deliver(service: Service, callback_coro: Coroutine[Any, Any, Any], sus
 
 
 class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    fetch_max_wait_ms = 50
+    fetch_max_wait_ms = 20
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
