@@ -25,3 +25,9 @@ def default_rules_dir() -> Path:
     """``./rules`` when the current directory has one, else the bundled default pack."""
     here = Path.cwd() / "rules"
     return here if here.is_dir() and any(here.glob("*.yaml")) else bundled("rules")
+
+
+def default_models_dir() -> Path:
+    """``./models`` when the current directory has declarations, else the bundled ones."""
+    here = Path.cwd() / "models"
+    return here if here.is_dir() and any(here.glob("*.yaml")) else bundled("models")

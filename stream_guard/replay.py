@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 from stream_guard.core.decisions import Decision
 from stream_guard.core.detector import DEFAULT_LATENESS, Detector, LocalRunner
 from stream_guard.core.errors import EventError
 from stream_guard.core.events import parse_event
+from stream_guard.core.models import ModelRegistry, ModelScorer
 from stream_guard.core.rules.pack import RuleSet
 
 #: How many invalid lines a summary lists one by one (all are counted).
@@ -55,9 +57,48 @@ class ReplayStats:
         }
 
 
-def build_detector(rules: RuleSet, *, lateness: float = DEFAULT_LATENESS) -> Detector:
-    """The detector replay and backtests run: the production core over ``rules``."""
-    return Detector(rules, lateness=lateness)
+#: Partitions replay assumes when it splits users between population models as a worker
+#: with this many partitions does (``STREAM_GUARD_PARTITIONS``; see docs/models.md).
+DEFAULT_PARTITIONS = 4
+
+
+def partition_of(partitions: int) -> Callable[[str], int]:
+    """Kafka's default partitioner for a ``user_id`` key (murmur2), as the worker routes users."""
+    from aiokafka.partitioner import murmur2
+
+    return lambda user_id: (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def load_pack(
+    rules_dir: str | Path | None = None, models_dir: str | Path | None = None
+) -> tuple[RuleSet, ModelRegistry]:
+    """A rule set and the models its rules read (defaults: ./rules and ./models, else the
+    bundled ones); RuleSetError lists every problem of either."""
+    from stream_guard.core.models import load_models
+    from stream_guard.core.rules.loader import load_rules
+    from stream_guard.paths import default_models_dir, default_rules_dir
+
+    models = load_models(models_dir if models_dir is not None else default_models_dir())
+    rules = load_rules(rules_dir if rules_dir is not None else default_rules_dir(), scores=models.names)
+    return rules, models
+
+
+def build_detector(
+    rules: RuleSet,
+    *,
+    models: ModelRegistry | None = None,
+    lateness: float = DEFAULT_LATENESS,
+    partitions: int = DEFAULT_PARTITIONS,
+    scorer: ModelScorer | None = None,
+) -> Detector:
+    """The detector that replay, backtests and the worker run: the production core over
+    ``rules``, scoring with ``models`` (one population detector per partition of
+    ``partitions``, users split between them as Kafka's default partitioner does). The
+    worker passes its own ``scorer`` instead, which outlives rule swaps and resumes from
+    the checkpoints of its partitions."""
+    if scorer is None and models:
+        scorer = ModelScorer(models, shard_of=partition_of(partitions))
+    return Detector(rules, lateness=lateness, scorer=scorer)
 
 
 def replay(

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1, description="Partitions of the topics `topics create` makes.")
     replication_factor: int = Field(1, ge=1)
     rules_dir: Path | None = Field(None, description="Rules used until a rule set is published (default: ./rules, else the bundled pack).")
+    models_dir: Path | None = Field(None, description="Anomaly model declarations (default: ./models, else the bundled ones); see docs/models.md.")
     lateness: str = Field("10m", description="Accept events this far behind a user's newest event.")
     data_dir: Path = Field(Path("stream-guard-data"), description="Faust's data directory (RocksDB tables live here).")
     store: Literal["memory", "rocksdb"] = Field(

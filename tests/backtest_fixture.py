@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from stream_guard.backtest import Run, backtest_json, load_labels, run
-from stream_guard.core.rules.loader import load_rules
+from stream_guard.replay import load_pack
 
 RULES = """
 rules:
@@ -130,7 +130,8 @@ def write_case(root: Path) -> Case:
 def run_file(events: Path, rules: Path) -> Run:
     """A backtest run of ``events`` through the rules in ``rules``."""
     with events.open("rb") as f:
-        return run(f, load_rules(rules), rules_dir=str(rules))
+        ruleset, models = load_pack(rules)
+        return run(f, ruleset, rules_dir=str(rules), models=models)
 
 
 def run_case(case: Case, rules: Path | None = None) -> Run:

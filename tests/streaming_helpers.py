@@ -10,9 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from stream_guard.core.detector import Detector
-from stream_guard.core.rules.loader import load_rules
-from stream_guard.replay import replay
+from stream_guard.replay import build_detector, load_pack, replay
 from stream_guard.settings import Settings
 
 
@@ -122,8 +120,10 @@ def wait_until_idle(worker: Any, seconds: float, timeout: float) -> dict:
     raise AssertionError(f"worker never went idle: {worker.stats()}\n{worker.log_tail()}")
 
 
-def replay_decisions(lines: list[bytes], rules_dir: Path) -> list[dict]:
-    """What ``stream-guard replay`` decides for these lines."""
+def replay_decisions(lines: list[bytes], rules_dir: Path, partitions: int = 3) -> list[dict]:
+    """What ``stream-guard replay`` decides for these lines (with the default models, whose
+    population detectors learn per partition as a worker on ``partitions`` does)."""
     out: list[dict] = []
-    replay(lines, Detector(load_rules(rules_dir)), lambda d: out.append(d.to_dict()))
+    rules, models = load_pack(rules_dir)
+    replay(lines, build_detector(rules, models=models, partitions=partitions), lambda d: out.append(d.to_dict()))
     return out

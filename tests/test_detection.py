@@ -6,18 +6,21 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from stream_guard.core.detector import Detector
 from stream_guard.core.events import parse_obj
-from stream_guard.core.rules.loader import load_rules
 from stream_guard.generator import ATTACK_KINDS, generate
 from stream_guard.paths import bundled
-from stream_guard.replay import replay
+from stream_guard.replay import build_detector, load_pack, replay
 from stream_guard.scoring import score
 
 
 @pytest.fixture(scope="module")
 def pack():
-    return load_rules(bundled("rules"))
+    return load_pack(bundled("rules"), bundled("models"))
+
+
+def Detector(pack):  # the production detector: the default rules and the models they read
+    rules, models = pack
+    return build_detector(rules, models=models)
 
 
 @pytest.mark.parametrize("seed", [21, 22])

@@ -22,8 +22,9 @@ from stream_guard.backtest.days import Calendar
 from stream_guard.backtest.record import DecisionRecord
 from stream_guard.backtest.sensitivity import SensitivityProbe
 from stream_guard.core.detector import DEFAULT_LATENESS
+from stream_guard.core.models import ModelRegistry
 from stream_guard.core.rules.pack import RuleSet
-from stream_guard.replay import ReplayStats, build_detector, replay
+from stream_guard.replay import DEFAULT_PARTITIONS, ReplayStats, build_detector, replay
 
 
 @dataclass
@@ -49,10 +50,12 @@ def run(
     lateness: float = DEFAULT_LATENESS,
     progress: Callable[[int], None] | None = None,
     sensitivity: bool = True,
+    models: ModelRegistry | None = None,
+    partitions: int = DEFAULT_PARTITIONS,
 ) -> Run:
     """Replay ``lines`` through ``rules``; keep every decision, and the window values of
     aggregate rules for the threshold sensitivity (unless ``sensitivity`` is false)."""
-    detector = build_detector(rules, lateness=lateness)
+    detector = build_detector(rules, models=models, lateness=lateness, partitions=partitions)
     probe = SensitivityProbe(detector) if sensitivity else None
     records: list[DecisionRecord] = []
     keep = records.append

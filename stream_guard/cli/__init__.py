@@ -10,6 +10,7 @@ from stream_guard.cli import (
     backtest,
     demo,
     generate,
+    models,
     produce,
     replay,
     rules,
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.command("replay")(replay.replay_command)
 app.add_typer(rules.app, name="rules")
+app.add_typer(models.app, name="models")
 app.command("generate")(generate.generate_command)
 app.command("schema")(schema.schema_command)
 app.command("worker")(worker.worker_command)

@@ -26,9 +26,10 @@ from rich.progress import (
 
 from stream_guard.backtest.labels import LabelError, load_labels
 from stream_guard.core.errors import ConfigError, RuleSetError
+from stream_guard.core.models import ModelRegistry, load_models
 from stream_guard.core.rules.loader import load_rules
 from stream_guard.core.rules.pack import RuleSet
-from stream_guard.paths import default_rules_dir
+from stream_guard.paths import default_models_dir, default_rules_dir
 from stream_guard.settings import Settings, load_settings
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,16 +39,53 @@ def rules_dir_or_default(directory: Path | None) -> Path:
     return directory if directory is not None else default_rules_dir()
 
 
-def load_rules_or_exit(directory: Path | None, *, scores: Collection[str] = ()) -> RuleSet:
-    """Load a rule set, or print every error as file:line:col and exit with status 1."""
+def load_rules_or_exit(directory: Path | None, *, scores: Collection[str] | None = None) -> RuleSet:
+    """Load a rule set, or print every error as file:line:col and exit with status 1.
+
+    ``scores``: the model names rules may read as ``score.<name>`` (default: the default
+    models directory's)."""
     path = rules_dir_or_default(directory)
+    if scores is None:
+        scores = models_or_exit(None).names
     try:
         return load_rules(path, scores=scores)
     except RuleSetError as exc:
-        for e in exc.errors:
-            err.print(e.render(), markup=False)
-        err.print(f"[red]{len(exc.errors)} error(s)[/] in {path}")
+        _print_errors(exc, path)
         raise typer.Exit(1) from None
+
+
+#: The ``--models`` option of the commands that run the core.
+ModelsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--models",
+        help="Anomaly model declarations (default: ./models, else the bundled ones; an empty directory: no models).",
+        show_default=False,
+    ),
+]
+
+
+def rules_and_models_or_exit(rules: Path | None, models: Path | None) -> tuple[RuleSet, ModelRegistry]:
+    """The models, and the rules checked against their names (``score.<name>``), or exit 1."""
+    registry = models_or_exit(models)
+    return load_rules_or_exit(rules, scores=registry.names), registry
+
+
+def models_or_exit(directory: Path | None) -> ModelRegistry:
+    """The model declarations (default: ./models, else the bundled ones), or every error as
+    file:line:col and exit with status 1."""
+    path = directory if directory is not None else default_models_dir()
+    try:
+        return load_models(path)
+    except RuleSetError as exc:
+        _print_errors(exc, path)
+        raise typer.Exit(1) from None
+
+
+def _print_errors(exc: RuleSetError, path: Path) -> None:
+    for e in exc.errors:
+        err.print(e.render(), markup=False)
+    err.print(f"[red]{len(exc.errors)} error(s)[/] in {path}")
 
 
 def labels_or_exit(path: Path) -> dict:

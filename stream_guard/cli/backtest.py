@@ -16,12 +16,15 @@ from stream_guard.backtest import Run, backtest_json, run
 from stream_guard.backtest.report import render_report
 from stream_guard.backtest.svg import short
 from stream_guard.cli._common import (
+    ModelsOption,
     byte_progress,
     err,
     labels_or_exit,
     load_rules_or_exit,
     open_events,
+    rules_and_models_or_exit,
     rules_dir_or_default,
+    settings_or_exit,
 )
 from stream_guard.cli.replay import print_problems
 from stream_guard.core.clock import parse_duration
@@ -45,6 +48,7 @@ def backtest_command(
         Path | None,
         typer.Option("--rules", help="The rule set to test (default: ./rules, else the bundled pack)."),
     ] = None,
+    models: ModelsOption = None,
     labels: Annotated[
         Path | None,
         typer.Option(
@@ -94,13 +98,21 @@ def backtest_command(
             err.print(f"[red]error:[/] {option}: no such directory: {escape(str(path.parent))}")
             raise typer.Exit(2)
     label_data = labels_or_exit(labels) if labels is not None else None
-    ruleset = load_rules_or_exit(rules)
-    base_rules = load_rules_or_exit(baseline) if baseline is not None else None
+    ruleset, registry = rules_and_models_or_exit(rules, models)
+    base_rules = load_rules_or_exit(baseline, scores=registry.names) if baseline is not None else None
+    partitions = settings_or_exit(None).partitions
 
-    candidate = _run(events, ruleset, rules_dir_or_default(rules), lateness_s, "backtesting", quiet)
+    def _run(rules: RuleSet, rules_dir: Path, verb: str) -> Run:
+        with ExitStack() as stack:
+            source, total = open_events(stack, events)
+            progress = byte_progress(stack, verb, total, quiet=quiet)
+            return run(source, rules, rules_dir=str(rules_dir), lateness=lateness_s, progress=progress,
+                       models=registry, partitions=partitions)
+
+    candidate = _run(ruleset, rules_dir_or_default(rules), "backtesting")
     base_run = None
     if base_rules is not None and baseline is not None:
-        base_run = _run(events, base_rules, baseline, lateness_s, "baseline", quiet)
+        base_run = _run(base_rules, baseline, "baseline")
     doc = backtest_json(candidate, source=str(events), labels=label_data, baseline=base_run)
     try:
         if json_out is not None:
@@ -119,13 +131,6 @@ def backtest_command(
         print_backtest(doc, candidate)
         if report is not None:
             err.print(f"report: {report}")
-
-
-def _run(events: Path, rules: RuleSet, rules_dir: Path, lateness: float, verb: str, quiet: bool) -> Run:
-    with ExitStack() as stack:
-        source, total = open_events(stack, events)
-        progress = byte_progress(stack, verb, total, quiet=quiet)
-        return run(source, rules, rules_dir=str(rules_dir), lateness=lateness, progress=progress)
 
 
 # -- the console summary -------------------------------------------------------------------

@@ -12,11 +12,13 @@ import typer
 from rich.table import Table
 
 from stream_guard.cli._common import (
+    ModelsOption,
     byte_progress,
     err,
     labels_or_exit,
-    load_rules_or_exit,
     open_events,
+    rules_and_models_or_exit,
+    settings_or_exit,
 )
 from stream_guard.core.clock import parse_duration
 from stream_guard.core.detector import DEFAULT_LATENESS
@@ -38,6 +40,7 @@ def replay_command(
         Path | None,
         typer.Option("--rules", help="Rules directory (default: ./rules, else the bundled pack)."),
     ] = None,
+    models: ModelsOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -93,9 +96,9 @@ def replay_command(
     label_data = None
     if labels is not None:
         label_data = labels_or_exit(labels)
-    ruleset = load_rules_or_exit(rules)
+    ruleset, registry = rules_and_models_or_exit(rules, models)
     scored: list[dict] = []
-    detector = build_detector(ruleset, lateness=lateness_s)
+    detector = build_detector(ruleset, models=registry, lateness=lateness_s, partitions=settings_or_exit(None).partitions)
 
     with ExitStack() as stack:
         source, total = open_events(stack, events)

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from stream_guard.cli._common import (
+    ModelsOption,
     err,
-    load_rules_or_exit,
     quiet_kafka_client,
+    rules_and_models_or_exit,
     rules_dir_or_default,
     settings_or_exit,
 )
@@ -29,13 +30,14 @@ DirArg = Annotated[
 
 
 @app.command("check")
-def check(directory: DirArg = None) -> None:
+def check(directory: DirArg = None, models: ModelsOption = None) -> None:
     """Validate every rule file: YAML, keys, conditions, lists, macros, policy.
 
     Each problem is printed as file:line:column, the rule id and a reason; the exit
-    status is 1 if there is any.
+    status is 1 if there is any. Rules may read the scores of the models declared in
+    --models (score.<name>).
     """
-    rules = load_rules_or_exit(directory)
+    rules, _ = rules_and_models_or_exit(directory, models)
     table = Table(
         title=f"{len(rules.rules)} rules OK in {rules_dir_or_default(directory)} (version {rules.version})"
     )
@@ -57,6 +59,7 @@ def check(directory: DirArg = None) -> None:
 @app.command("test")
 def test(
     directory: DirArg = None,
+    models: ModelsOption = None,
     rule: Annotated[
         str | None,
         typer.Option("--rule", "-r", help="Only the tests of rules whose id contains this."),
@@ -66,8 +69,8 @@ def test(
     ] = False,
 ) -> None:
     """Run the inline `tests:` of every rule (exit status 1 if any fails)."""
-    rules = load_rules_or_exit(directory)
-    outcomes = [o for o in run_rule_tests(rules) if rule is None or rule in o.rule_id]
+    rules, registry = rules_and_models_or_exit(directory, models)
+    outcomes = [o for o in run_rule_tests(rules, registry) if rule is None or rule in o.rule_id]
     failed = [o for o in outcomes if not o.passed]
     for o in outcomes:
         if o.passed and not verbose:
@@ -100,8 +103,12 @@ def publish(
         Path | None,
         typer.Option("--config", "-c", help="Settings file (.toml or .yaml).", show_default=False),
     ] = None,
+    models: ModelsOption = None,
 ) -> None:
     """Validate a rule set and publish it to the rules topic; running workers switch to it.
+
+    Rules are checked against the models the workers run (--models, or the models_dir
+    setting): a rule reading a score no worker computes is refused.
 
     A rule set with any error is refused (printed like `rules check`). Workers load a
     published set between two batches, without a restart; one that fails to load there is
@@ -110,12 +117,12 @@ def publish(
     from stream_guard.core.errors import ConfigError
     from stream_guard.stream.publish import publish as do_publish
 
-    settings = settings_or_exit(config, broker=broker)
+    settings = settings_or_exit(config, broker=broker, models_dir=models)
     path = rules_dir_or_default(directory)
-    rules = load_rules_or_exit(path)
+    rules, registry = rules_and_models_or_exit(path, settings.models_dir)
     try:
         with quiet_kafka_client():
-            rs = do_publish(settings, path, version=version)
+            rs = do_publish(settings, path, version=version, scores=registry.names)
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

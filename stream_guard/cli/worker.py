@@ -10,9 +10,10 @@ import typer
 from stream_guard.cli._common import (
     BrokerOpt,
     ConfigOpt,
+    ModelsOption,
     err,
-    load_rules_or_exit,
     quiet_kafka_client,
+    rules_and_models_or_exit,
     rules_dir_or_default,
     settings_or_exit,
 )
@@ -28,6 +29,7 @@ def worker_command(
         Path | None,
         typer.Option("--rules", help="Rules used until a rule set is published (default: ./rules, else the bundled pack).", show_default=False),
     ] = None,
+    models: ModelsOption = None,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Faust's data directory (RocksDB tables).", show_default=False)
     ] = None,
@@ -47,16 +49,17 @@ def worker_command(
     a new consumer group starts from the earliest offset.
     """
     settings = settings_or_exit(
-        config, broker=broker, web_port=web_port, rules_dir=rules, data_dir=data_dir,
+        config, broker=broker, web_port=web_port, rules_dir=rules, models_dir=models, data_dir=data_dir,
         store=store, lateness=lateness, log_level=log_level, stats_file=stats_file,
     )
-    ruleset = load_rules_or_exit(settings.rules_dir)
+    ruleset, registry = rules_and_models_or_exit(settings.rules_dir, settings.models_dir)
     from stream_guard.stream.runner import check_topics, run_worker
 
     try:
         with quiet_kafka_client():  # until Faust takes over the logging
             partitions = check_topics(settings)
-        run_worker(settings, ruleset, rules_source=str(rules_dir_or_default(settings.rules_dir)), partitions=partitions)
+        run_worker(settings, ruleset, rules_source=str(rules_dir_or_default(settings.rules_dir)), partitions=partitions,
+                   models=registry)
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

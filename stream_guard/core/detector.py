@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol
 
 from stream_guard.core.clock import format_duration, iso
 from stream_guard.core.decisions import (
@@ -37,7 +37,18 @@ from stream_guard.core.sequences import Partial, advance
 from stream_guard.core.state import RECENT_IDS, GroupState, RuleState, UserState
 
 Event = LoginEvent | TransferEvent
-Scorer = Callable[[Event, Mapping[str, Any], UserState, float], Mapping[str, float | None]]
+
+
+class Scorer(Protocol):
+    """What the detector asks of the models (:class:`~stream_guard.core.models.scoring.ModelScorer`):
+    scores before the rules, learning after them, and evidence when a rule reading a score fires."""
+
+    def score(self, event: Event, f: dict[str, Any], state: UserState, t: float) -> Mapping[str, float | None]: ...
+
+    def learn(self, s: Any, state: UserState) -> None: ...
+
+    def explain(self, name: str, s: Any, state: UserState) -> dict[str, Any] | None: ...
+
 _NO_STEPS: Mapping[str, Any] = {}
 _NO_SCORES: Mapping[str, float | None] = {}  # shared, like _NO_STEPS: nothing writes to it
 #: Default tolerance for out-of-order events (event time behind the key's newest event).
@@ -164,7 +175,7 @@ class Detector:
         self.rules = rules
         self.lateness = lateness
         self.limits = limits or ProfileLimits()
-        self.scorer = scorer
+        self.scorer = scorer if scorer else None  # no models declared: nothing to call per event
         active = [r for r in rules.rules if r.mode != "off"]
         self._index = {t: _Index([r for r in active if t in r.on], t) for t in INDEX_FIELDS}
         self._by_id = {r.id: r for r in active}
@@ -204,7 +215,8 @@ class Detector:
         if mark is None or t > mark:
             state.watermark = t
         f = compute_features(state.profile, event, t)
-        s = self.scorer(event, f, state, t) if self.scorer else _NO_SCORES
+        scorer = self.scorer
+        s = scorer.score(event, f, state, t) if scorer is not None else _NO_SCORES
         etype = event.type
         index = self._index[etype]
         hit = index.cache.get(index.key_of(event))  # _Index.candidates' usual case
@@ -231,6 +243,8 @@ class Detector:
             else:
                 self._aggregate(rule, event, t, f, s, state, out)
         update_profile(state.profile, event, t, self.limits)
+        if scorer is not None:
+            scorer.learn(s, state)
         # UserState.remember(), inlined
         ids[event_id] = None
         if len(ids) > RECENT_IDS:
@@ -316,7 +330,7 @@ class Detector:
             if state.suppressed(rule.id, t):
                 return
             state.suppress[rule.id] = t + rule.suppress
-        evidence = self._evidence(rule, e, f, s)
+        evidence = self._evidence(rule, e, f, s, state)
         evidence.update(extra)
         before = state.risk.at(t, self.half_life)
         risk = before
@@ -328,7 +342,7 @@ class Detector:
             if before < level.at <= risk:
                 out.decisions.append(self._policy_decision(level, e, state, risk))
 
-    def _evidence(self, rule: CompiledRule, e, f, s) -> dict[str, Any]:
+    def _evidence(self, rule: CompiledRule, e, f, s, state: UserState) -> dict[str, Any]:
         names = set(rule.when.names)
         for step in rule.steps:
             if step.on == e.type:
@@ -346,6 +360,9 @@ class Detector:
                 v = f[key]
             elif ns == "score":
                 v = s.get(key)
+                why = self.scorer.explain(key, s, state) if self.scorer is not None else None
+                if why is not None:
+                    ev.setdefault("models", {})[key] = why
             else:
                 continue
             ev[name] = _evidence_value(v)
@@ -353,6 +370,9 @@ class Detector:
 
     def _decision(self, rule: CompiledRule, e, evidence: dict, *, risk: float | None, group=None) -> Decision:
         values = {**{k.partition(".")[2]: v for k, v in evidence.items() if "." in k}, **evidence}
+        for why in evidence.get("models", {}).values():  # a model's usual value etc., for reasons
+            for k, v in why.items():
+                values.setdefault(k, v)
         values.update(user_id=e.user_id, rule_id=rule.id)
         reason = render_reason(rule.reason, values) if rule.reason else _default_reason(rule, evidence)
         context = event_context(e)

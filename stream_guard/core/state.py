@@ -88,7 +88,7 @@ class Partials(list):
 
 
 class UserState(RuleState):
-    __slots__ = ("profile", "recent_ids", "risk", "watermark")
+    __slots__ = ("baselines", "profile", "recent_ids", "risk", "watermark")
 
     def __init__(self, profile: UserProfile | None = None) -> None:
         super().__init__()
@@ -96,6 +96,8 @@ class UserState(RuleState):
         self.risk = RiskScore()
         self.recent_ids: dict[str, None] = {}  # insertion-ordered: a bounded FIFO with O(1) lookups
         self.watermark: float | None = None  # the newest event time seen, exact
+        # model name -> the per-user baseline's state (core.models.baselines): a few numbers
+        self.baselines: dict[str, list] = {}
 
     def seen(self, event_id: str) -> bool:
         return event_id in self.recent_ids
@@ -108,7 +110,10 @@ class UserState(RuleState):
 
     def to_bytes(self) -> bytes:
         prof = self.profile.to_bytes()
-        rest = orjson.dumps([*self.to_state(), self.risk.to_state(), list(self.recent_ids), self.watermark])
+        items = [*self.to_state(), self.risk.to_state(), list(self.recent_ids), self.watermark]
+        if self.baselines:
+            items.append(self.baselines)
+        rest = orjson.dumps(items)
         return _HEADER.pack(_FORMAT, len(prof)) + prof + rest
 
     @classmethod
@@ -123,6 +128,8 @@ class UserState(RuleState):
         state.risk = RiskScore.from_state(rest[3])
         state.recent_ids = dict.fromkeys(rest[4])
         state.watermark = rest[5]
+        if len(rest) > 6:  # states written before models were declared have no baselines
+            state.baselines = rest[6]
         return state
 
 

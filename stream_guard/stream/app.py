@@ -26,14 +26,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import faust
+import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.types import TP
 
 from stream_guard.core.detector import Detector
 from stream_guard.core.errors import ConfigError, RuleSetError
+from stream_guard.core.models import ModelRegistry, ModelScorer
 from stream_guard.core.rules.pack import RuleSet
 from stream_guard.metrics import WorkerCounts, registry_for, worker_metrics
+from stream_guard.replay import build_detector
 from stream_guard.settings import Settings
 from stream_guard.stream import rulesync
 from stream_guard.stream.consumer import Consumer, ConsumerThread, FlowControl
@@ -85,8 +88,10 @@ class Worker:
         rules: RuleSet,
         rules_source: str,
         published: rulesync.PublishedRules | None = None,
+        models: ModelRegistry | None = None,
     ):
-        """``published``: the rule set ``rules`` was loaded from, if it came from the rules topic."""
+        """``published``: the rule set ``rules`` was loaded from, if it came from the rules topic;
+        ``models``: the anomaly models to score with (their names are what rules may read)."""
         self.settings = settings
         self.partitions = partitions
         self.rules_source = rules_source
@@ -125,6 +130,14 @@ class Worker:
         # keys and values are bytes; the app's default serializers are raw
         self.users = app.Table("users", partitions=partitions, key_type=bytes, value_type=bytes)
         self.group_keys = app.Table("group-keys", partitions=partitions, key_type=bytes, value_type=bytes)
+        # population models' checkpoints, "<model>:<partition>" -> state, written with the
+        # partition's user states (each worker learns from its own partitions)
+        self.model_table = app.Table("models", partitions=partitions, key_type=bytes, value_type=bytes)
+        self.models = models or ModelRegistry()
+        self.scorer = ModelScorer(
+            self.models, shard_of=lambda uid: (murmur2(uid.encode()) & 0x7FFFFFFF) % partitions,
+            load=self._checkpoint_of,
+        ) if self.models else None
         self.published: bytes | None = None  # the newest message on the rules topic
         self._seen: bytes | None = None
         detector = self._detector(rules)
@@ -162,7 +175,12 @@ class Worker:
         self._register()
 
     def _detector(self, rules: RuleSet) -> Detector:
-        return Detector(rules, lateness=self.settings.lateness_seconds)
+        # one scorer for every rule set: a rule swap keeps what the models have learnt
+        return build_detector(rules, scorer=self.scorer, lateness=self.settings.lateness_seconds)
+
+    def _checkpoint_of(self, model: str, partition: int) -> list[Any] | None:
+        raw = self.model_table.get(f"{model}:{partition}".encode())
+        return orjson.loads(raw) if raw else None
 
     # -- agents -------------------------------------------------------------------------
     def _register(self) -> None:
@@ -252,6 +270,8 @@ class Worker:
                 sum(self.user_engine.store.waiting(p) for p in user_parts),
             )
             self.user_engine.store.drop_partitions(user_parts)
+            if self.scorer is not None:
+                self.scorer.drop_shards(user_parts)
             self.outbox.drop_sources(user_parts)
             self.group_engine.drop_partitions(group_parts)
             self.guard.forget((tp.topic, tp.partition) for tp in revoked)
@@ -432,13 +452,17 @@ class Worker:
         writes, acks = store.flush(partition)
         writes = [(k if isinstance(k, bytes) else k.encode(), v) for k, v in writes]
         self._unwritten[name].update(writes)
+        tables = [(table, writes)]
+        if name == "users" and self.scorer is not None and partition in self.scorer.dirty:
+            checkpoint = self.scorer.checkpoint(partition)  # what the models learnt up to these states
+            tables.append((self.model_table, [(f"{m}:{partition}".encode(), orjson.dumps(s)) for m, s in checkpoint.items()]))
         outputs, self._inflight = self._inflight, []
-        task = asyncio.ensure_future(self._write(name, table, partition, writes, acks, outputs, event, stream))
+        task = asyncio.ensure_future(self._write(name, tables, partition, acks, outputs, event, stream))
         task.add_done_callback(self._written)
         self._flushing[(name, partition)] = task
 
     async def _write(
-        self, name: str, table: Any, partition: int, writes: list[tuple[bytes, bytes]],
+        self, name: str, tables: list[tuple[Any, list[tuple[bytes, bytes]]]], partition: int,
         acks: list[Any], outputs: list[asyncio.Future], event: Any, stream: Any,
     ) -> None:
         """Write a flush's states, then acknowledge the messages they include.
@@ -452,8 +476,10 @@ class Worker:
         started = time.perf_counter()
         if outputs:
             await asyncio.gather(*outputs)
-        if writes:
-            unwritten = self._unwritten[name]
+        unwritten = self._unwritten[name]
+        for table, writes in tables:  # the states, then the models' checkpoint that goes with them
+            if not writes:
+                continue
             with as_current(event):  # RocksDB picks its per-partition database from it
                 for key, value in writes:
                     table.data[key] = value
@@ -511,7 +537,7 @@ class Worker:
         if published.checksum in (self.rules_checksum, self.rejected_checksum):
             return
         try:
-            rules = published.load()
+            rules = published.load(self.models.names)
         except RuleSetError as exc:
             detail = "; ".join(e.render() for e in exc.errors[:5])
             self._reject(published.checksum, f"rule set version {published.version} is invalid: {detail}")

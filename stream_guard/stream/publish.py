@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -63,8 +63,11 @@ async def latest_published(settings: Settings, timeout: float = 10.0) -> rulesyn
         return None  # a damaged message: the next version still counts up from nothing
 
 
-async def publish_async(settings: Settings, directory: Path, *, version: int | None = None) -> rulesync.PublishedRules:
-    load_rules(directory)  # raises RuleSetError with every problem: nothing bad is published
+async def publish_async(
+    settings: Settings, directory: Path, *, version: int | None = None, scores: Collection[str] = ()
+) -> rulesync.PublishedRules:
+    """``scores``: the model names the rules may read (the workers' models)."""
+    load_rules(directory, scores=scores)  # raises RuleSetError with every problem: nothing bad is published
     await wait_for_broker_async(settings.bootstrap_servers)
     await create_topics_async(settings)
     previous = await latest_published(settings)
@@ -85,5 +88,7 @@ async def publish_async(settings: Settings, directory: Path, *, version: int | N
     return rs
 
 
-def publish(settings: Settings, directory: Path, *, version: int | None = None) -> rulesync.PublishedRules:
-    return asyncio.run(publish_async(settings, directory, version=version))
+def publish(
+    settings: Settings, directory: Path, *, version: int | None = None, scores: Collection[str] = ()
+) -> rulesync.PublishedRules:
+    return asyncio.run(publish_async(settings, directory, version=version, scores=scores))

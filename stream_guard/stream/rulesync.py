@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -54,15 +55,16 @@ class PublishedRules:
             }
         )
 
-    def load(self) -> RuleSet:
-        """Compile the rule set (raises RuleSetError with every problem)."""
+    def load(self, scores: Collection[str] = ()) -> RuleSet:
+        """Compile the rule set (raises RuleSetError with every problem); ``scores``: the
+        model names its rules may read."""
         with tempfile.TemporaryDirectory(prefix="stream-guard-rules-") as tmp:
             root = Path(tmp)
             for name, text in self.files.items():
                 path = root / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
-            return load_rules(root)
+            return load_rules(root, scores=scores)
 
 
 def checksum(files: dict[str, str]) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Collection
 
 from stream_guard.core.errors import ConfigError
+from stream_guard.core.models import ModelRegistry
 from stream_guard.core.rules.pack import RuleSet
 from stream_guard.settings import Settings
 from stream_guard.stream.rulesync import PublishedRules
@@ -49,7 +51,7 @@ def check_group_topic(settings: Settings, partitions: int) -> None:
         )
 
 
-def published_rules(settings: Settings) -> tuple[RuleSet, PublishedRules] | None:
+def published_rules(settings: Settings, scores: Collection[str] = ()) -> tuple[RuleSet, PublishedRules] | None:
     """The rule set in force on the rules topic, loaded; None if none or if it fails to load.
 
     Read before the Faust app starts: an agent that waits before iterating its stream makes
@@ -66,7 +68,7 @@ def published_rules(settings: Settings) -> tuple[RuleSet, PublishedRules] | None
     if published is None:
         return None
     try:
-        return published.load(), published
+        return published.load(scores), published
     except RuleSetError as exc:
         log.error(
             "stream-guard: the published rule set version %s is invalid (%s); using the rules directory",
@@ -75,17 +77,21 @@ def published_rules(settings: Settings) -> tuple[RuleSet, PublishedRules] | None
         return None
 
 
-def build_worker(settings: Settings, rules: RuleSet, *, rules_source: str, partitions: int | None = None):
+def build_worker(
+    settings: Settings, rules: RuleSet, *, rules_source: str, partitions: int | None = None,
+    models: ModelRegistry | None = None,
+):
     from stream_guard.stream.app import Worker
 
     if partitions is None:
         partitions = input_partitions(settings)
-    found = published_rules(settings)
+    found = published_rules(settings, models.names if models else ())
     published = None
     if found is not None:
         rules, published = found
         rules_source = f"published version {published.version}"
-    return Worker(settings, partitions=partitions, rules=rules, rules_source=rules_source, published=published)
+    return Worker(settings, partitions=partitions, rules=rules, rules_source=rules_source, published=published,
+                  models=models)
 
 
 def check_topics(settings: Settings) -> int:
@@ -98,17 +104,21 @@ def check_topics(settings: Settings) -> int:
     return partitions
 
 
-def run_worker(settings: Settings, rules: RuleSet, *, rules_source: str, partitions: int | None = None) -> None:
+def run_worker(
+    settings: Settings, rules: RuleSet, *, rules_source: str, partitions: int | None = None,
+    models: ModelRegistry | None = None,
+) -> None:
     """Blocks until the worker stops (SIGINT/SIGTERM); exits the process like Faust does."""
     from faust.worker import Worker as FaustWorker
 
     if partitions is None:
         partitions = check_topics(settings)
     logging.getLogger("stream_guard").setLevel(settings.log_level.upper().replace("WARN", "WARNING"))
-    worker = build_worker(settings, rules, rules_source=rules_source, partitions=partitions)
+    worker = build_worker(settings, rules, rules_source=rules_source, partitions=partitions, models=models)
     print(
         f"stream-guard worker: {settings.broker}, topics {settings.logins_topic}+{settings.transfers_topic} "
         f"({partitions} partitions), rules from {worker.rules_source} ({len(worker.user_engine.detector.rules.rules)} rules), "
+        f"{len(worker.models)} models, "
         f"store {settings.store}, web port {settings.web_port}",
         file=sys.stderr,
         flush=True,

@@ -11,8 +11,8 @@ from actions_helpers import decision
 from stream_guard.actions.effects import Effects
 from stream_guard.actions.formatting import details, zone
 from stream_guard.actions.templates import ALERT, REMINDER, Catalog, TemplateError
-from stream_guard.core.rules.loader import load_rules
 from stream_guard.paths import bundled
+from stream_guard.replay import load_pack
 
 CTX = {"asset": "BTC", "amount": 0.85, "value_krw": 112_000_000, "address": "bc1qexampleaddress0000000000000000000",
        "ip": "203.0.113.7", "country": "KR", "city": "Seoul", "device_id": "d-91ab7788"}
@@ -58,7 +58,7 @@ def test_every_language_has_every_template_and_script(catalog):
 
 
 def test_rules_name_only_templates_that_exist(catalog):
-    rules = load_rules(bundled("rules"))
+    rules, _ = load_pack(bundled("rules"), bundled("models"))
     named = {(a["kind"], a.get("template") or a.get("topic")) for r in rules.rules for a in r.actions
              if a["kind"] in ("alert", "remind")}
     named |= {(a["kind"], a.get("template") or a.get("topic"))

@@ -12,7 +12,7 @@ from backtest_fixture import Case, make_case, make_doc, run_file
 from stream_guard.backtest import LabelError, load_labels, parse_labels
 from stream_guard.backtest.labels import figures
 from stream_guard.backtest.stats import by_rule
-from stream_guard.replay import build_detector, replay
+from stream_guard.replay import build_detector, load_pack, replay
 from stream_guard.scoring import score
 
 case = pytest.fixture(make_case, name="case")
@@ -45,15 +45,14 @@ def test_per_rule_figures_count_each_rule_as_if_enforced(doc: dict[str, Any]):
 def test_headline_is_scoring_py_on_the_replayed_decisions():
     """The backtest's headline equals scoring.score over replay's own decisions, on the
     bundled sample with the default pack (many kinds, many benign users)."""
-    from stream_guard.core.rules.loader import load_rules
     from stream_guard.paths import bundled
 
     sample = bundled("sample")
     labels = load_labels(sample / "labels.json")
-    rules = load_rules(bundled("rules"))
+    rules, models = load_pack(bundled("rules"), bundled("models"))
     decisions: list[dict] = []
     with (sample / "events.jsonl").open("rb") as f:
-        replay(f, build_detector(rules), lambda d: decisions.append(d.to_dict()))
+        replay(f, build_detector(rules, models=models), lambda d: decisions.append(d.to_dict()))
     expected = score(decisions, labels).to_dict()
 
     result = run_file(sample / "events.jsonl", bundled("rules"))

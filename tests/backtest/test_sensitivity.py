@@ -12,8 +12,8 @@ import pytest
 from backtest_fixture import make_case, make_doc, run_file
 
 from stream_guard.backtest.sensitivity import thresholds
-from stream_guard.core.rules.loader import load_rules
 from stream_guard.paths import bundled
+from stream_guard.replay import load_pack
 
 case = pytest.fixture(make_case, name="case")
 doc = pytest.fixture(make_doc, name="doc")
@@ -31,7 +31,7 @@ def test_points_on_the_case(doc: dict[str, Any]):
 
 
 def test_count_thresholds_are_whole_and_include_the_rules():
-    rules = load_rules(bundled("rules"))
+    rules, _ = load_pack(bundled("rules"), bundled("models"))
     th = thresholds(rules.rule("structuring_under_travel_rule"))  # count >= 3
     assert th == [2, 3, 4, 5, 6]
     assert all(float(t).is_integer() for t in thresholds(rules.rule("credential_stuffing_ip")))

@@ -8,18 +8,18 @@ from backtest_fixture import Case, make_case, run_case
 
 from stream_guard.backtest.shadow import DecisionReader, summarise
 from stream_guard.core.clock import parse_ts
+from stream_guard.replay import build_detector, load_pack
 
 case = pytest.fixture(make_case, name="case")
 
 
 def _decision_lines(case: Case) -> list[bytes]:
     """The case's decisions as the worker publishes them (full JSON)."""
-    from stream_guard.core.rules.loader import load_rules
-    from stream_guard.replay import build_detector, replay
+    from stream_guard.replay import replay
 
     out: list[bytes] = []
     with case.events.open("rb") as f:
-        replay(f, build_detector(load_rules(case.rules)), lambda d: out.append(d.to_json()))
+        replay(f, _detector(case.rules), lambda d: out.append(d.to_json()))
     return out
 
 
@@ -69,3 +69,8 @@ def test_a_run_without_shadow_rules(case: Case):
             reader.feed("0:1", orjson.dumps({**d.example(), "rule_id": d.rule_id, "mode": d.mode}))
     doc = summarise(reader, source="file")
     assert doc["rules"] == {} and doc["enforced_rules"] == {"failed_burst": 1}
+
+
+def _detector(rules_dir):
+    rules, models = load_pack(rules_dir)
+    return build_detector(rules, models=models)

@@ -403,13 +403,13 @@ def test_state_saved_before_an_aggregate_function_change_still_loads(load_pack, 
 
 
 def test_evaluations_count_the_events_each_rule_was_considered_for():
-    from stream_guard.core.detector import Detector, LocalRunner
+    from stream_guard.core.detector import LocalRunner
     from stream_guard.core.events import parse_event
-    from stream_guard.core.rules.loader import load_rules
     from stream_guard.paths import default_rules_dir
+    from stream_guard.replay import build_detector, load_pack
 
-    rules = load_rules(default_rules_dir())
-    detector = Detector(rules)
+    rules, models = load_pack(default_rules_dir())
+    detector = build_detector(rules, models=models)
     runner = LocalRunner(detector)
     lines = (Path(__file__).parents[1] / "data" / "sample" / "events.jsonl").read_bytes().splitlines()
     events = [parse_event(line) for line in lines]

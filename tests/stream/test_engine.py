@@ -9,8 +9,8 @@ import pytest
 from event_cases import LOGIN, TRANSFER, raw
 
 from stream_guard.core.detector import Detector
-from stream_guard.core.rules.loader import load_rules
 from stream_guard.paths import default_rules_dir
+from stream_guard.replay import build_detector, load_pack
 from stream_guard.stream.engine import Incoming, UserEngine, decode_stored
 from stream_guard.stream.merge import Merger
 
@@ -19,7 +19,8 @@ TOPICS = ("logins", "transfers")
 
 @pytest.fixture(scope="module")
 def detector() -> Detector:
-    return Detector(load_rules(default_rules_dir()))
+    rules, models = load_pack(default_rules_dir())
+    return build_detector(rules, models=models, partitions=1)
 
 
 def user_engine(detector, stored=None, partition_of=lambda key: 0) -> UserEngine:

@@ -6,8 +6,8 @@ import orjson
 import pytest
 
 from stream_guard.core.detector import Detector, GroupItem
-from stream_guard.core.rules.loader import load_rules
 from stream_guard.paths import default_rules_dir
+from stream_guard.replay import build_detector, load_pack
 from stream_guard.stream.engine import Incoming
 from stream_guard.stream.groups import (
     HEARTBEAT,
@@ -22,7 +22,8 @@ from stream_guard.stream.groups import (
 
 @pytest.fixture(scope="module")
 def detector() -> Detector:
-    return Detector(load_rules(default_rules_dir()))
+    rules, models = load_pack(default_rules_dir())
+    return build_detector(rules, models=models)
 
 
 def item(t: float, user: str, event_id: str, ip: str = "45.155.205.17") -> GroupItem:

@@ -14,11 +14,11 @@ import orjson
 import pytest
 from streaming_helpers import fresh_settings, read_to_end, replay_decisions, wait_until_idle
 
-from stream_guard.core.detector import Detector, LocalRunner
+from stream_guard.core.detector import LocalRunner
 from stream_guard.core.events import parse_event
-from stream_guard.core.rules.loader import load_rules
 from stream_guard.generator import generate
 from stream_guard.paths import default_rules_dir
+from stream_guard.replay import build_detector, load_pack
 from stream_guard.stream.admin import create_topics
 from stream_guard.stream.app import END_MARKER
 from stream_guard.stream.engine import decode_stored
@@ -29,7 +29,8 @@ pytestmark = pytest.mark.integration
 
 
 def _final_states(lines: list[bytes]) -> dict[str, bytes]:
-    runner = LocalRunner(Detector(load_rules(default_rules_dir())))
+    rules, models = load_pack(default_rules_dir())
+    runner = LocalRunner(build_detector(rules, models=models, partitions=3))
     for line in lines:
         runner.feed(parse_event(line))
     return {uid: s.to_bytes() for uid, s in runner.users.items()}

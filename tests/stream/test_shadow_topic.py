@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from stream_guard.cli import app
 from stream_guard.core.decisions import Decision
-from stream_guard.core.rules.loader import load_rules
-from stream_guard.replay import build_detector, replay
+from stream_guard.replay import build_detector, load_pack, replay
 from stream_guard.stream.admin import create_topics
 
 pytestmark = pytest.mark.integration
@@ -25,7 +24,7 @@ def test_shadow_report_from_the_topic_equals_the_file(tmp_path: Path, broker, ma
     case = write_case(tmp_path / "case")
     decisions: list[Decision] = []
     with case.events.open("rb") as f:
-        replay(f, build_detector(load_rules(case.rules)), decisions.append)
+        replay(f, _detector(case.rules), decisions.append)
     s = make_settings(partitions=3)
     create_topics(s)
     # as the worker writes them (keyed by user, over 3 partitions), plus one redelivery
@@ -53,3 +52,7 @@ def test_shadow_report_from_the_topic_equals_the_file(tmp_path: Path, broker, ma
                         env={"STREAM_GUARD_DECISIONS_TOPIC": "no-such-topic-here"})
     assert res.exit_code == 1 and "no topic 'no-such-topic-here'" in res.output
 
+
+def _detector(rules_dir):
+    rules, models = load_pack(rules_dir)
+    return build_detector(rules, models=models)

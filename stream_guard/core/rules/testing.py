@@ -18,6 +18,7 @@ from stream_guard.core.clock import iso, parse_duration, parse_ts
 from stream_guard.core.detector import Detector, LocalRunner
 from stream_guard.core.errors import ConfigError, EventError, RuleError, SourcePos
 from stream_guard.core.events import parse_obj
+from stream_guard.core.models import ModelRegistry, ModelScorer
 from stream_guard.core.rules.pack import RuleSet
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -106,8 +107,9 @@ def build_events(test: Any, rule_id: str, index: int) -> list:
     return events
 
 
-def run_rule_tests(rules: RuleSet) -> list[TestOutcome]:
-    """Every inline test of every rule in the set, in file order."""
+def run_rule_tests(rules: RuleSet, models: ModelRegistry | None = None) -> list[TestOutcome]:
+    """Every inline test of every rule in the set, in file order; each test starts with
+    fresh ``models`` (a rule reading ``score.<name>`` needs them)."""
     outcomes = []
     for rule in rules.rules:
         spec = rule.spec
@@ -123,7 +125,7 @@ def run_rule_tests(rules: RuleSet) -> list[TestOutcome]:
             single = rules.only(rule.id)
             if rule.mode == "off":  # test the logic even while the rule is switched off
                 single = _switched_on(single)
-            runner = LocalRunner(Detector(single))
+            runner = LocalRunner(Detector(single, scorer=ModelScorer(models) if models else None))
             fired_on = []
             decisions = []
             for e in events:

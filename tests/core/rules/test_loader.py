@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from stream_guard.core.errors import RuleSetError
+from stream_guard.core.models import load_models
 from stream_guard.core.rules.loader import load_rules
 from stream_guard.core.rules.pack import RuleSet
 
 BUNDLED = Path(__file__).resolve().parents[3] / "rules"
+MODELS = load_models(BUNDLED.parent / "models")
 
 
 @pytest.fixture
@@ -302,7 +304,7 @@ def test_one_bad_list_does_not_hide_the_good_ones(errors_of):
 
 @pytest.fixture(scope="module")
 def bundled() -> RuleSet:
-    return load_rules(BUNDLED)
+    return load_rules(BUNDLED, scores=MODELS.names)
 
 
 def test_bundled_pack_loads(bundled):

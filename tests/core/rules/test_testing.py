@@ -8,11 +8,13 @@ import pytest
 
 from stream_guard.core.clock import parse_ts
 from stream_guard.core.errors import RuleError
+from stream_guard.core.models import load_models
 from stream_guard.core.rules.loader import load_rules
 from stream_guard.core.rules.schema import RuleTestSpec
 from stream_guard.core.rules.testing import DEFAULTS, build_events, run_rule_tests
 
 BUNDLED = Path(__file__).resolve().parents[3] / "rules"
+MODELS = load_models(BUNDLED.parent / "models")
 START = "2026-11-24T09:00:00+09:00"
 
 
@@ -92,7 +94,7 @@ def test_at_as_a_number_of_seconds():
 
 @pytest.fixture(scope="module")
 def bundled():
-    return load_rules(BUNDLED)
+    return load_rules(BUNDLED, scores=MODELS.names)
 
 
 def test_every_bundled_rule_has_tests(bundled):
@@ -104,7 +106,7 @@ def test_every_bundled_rule_has_a_matching_test(bundled):
 
 
 def test_bundled_rule_tests_pass(bundled):
-    outcomes = run_rule_tests(bundled)
+    outcomes = run_rule_tests(bundled, MODELS)
     assert len(outcomes) == sum(len(r.spec.tests) for r in bundled.rules)
     assert [(o.rule_id, o.name, o.detail) for o in outcomes if not o.passed] == []
 

@@ -1,0 +1,213 @@
+"""Per-user baselines: how unusual an event is for *this* user, in a few bytes per user.
+
+Each baseline is a tiny online estimator whose state is a short list of numbers, stored in
+the user's :class:`~stream_guard.core.state.UserState` (so it is written, recovered and
+moved between workers with the user's profile). river's estimators are objects of a few
+hundred bytes each, pickled; a million users with four baselines each would be gigabytes of
+state and a pickle per flush — so these follow river's ``learn_one``/``score_one`` shape but
+keep their state flat.
+
+Every baseline scores *before* it learns from the event (a value is compared with what was
+known before it), returns ``None`` until it has seen ``warmup`` observations, and gives a
+score in [0, 1] where 1 is "never like this for this user".
+
+>>> b = Amount.fresh()
+>>> for v in (400_000, 550_000, 480_000, 610_000):
+...     b = Amount.learn(b, v)
+>>> round(Amount.score(b, 500_000, warmup=3), 3), round(Amount.score(b, 80_000_000, warmup=3), 3)
+(0.0, 0.996)
+"""
+
+from __future__ import annotations
+
+from math import log10, sqrt
+from typing import Any
+from zlib import crc32
+
+__all__ = ["Amount", "Hour", "Rarity"]
+
+_HOURS = 24
+
+
+class Amount:
+    """How far above the user's usual amount a value is, on a log scale.
+
+    State ``[n, mean, var]`` of ``log10(value + 1)``: a running mean and variance that turn
+    exponentially weighted after ``horizon`` observations (a user's habits drift). The
+    spread used for scoring is shrunk towards ``prior_spread`` decades with the weight of
+    ``prior_weight`` observations, so that two or three similar transfers do not make the
+    next, slightly larger one look extreme ("robust to the first few transfers").
+
+    The score is Chebyshev's bound ``max(0, 1 - 1/z²)`` on ``z``, the distance above the
+    mean in spreads: whatever the shape of the user's amounts, at most ``1 - score`` of them
+    lie that far above the usual. 0.75 is 2 spreads above, 0.96 is 5, 0.99 is 10. Amounts
+    below the usual score 0: a small withdrawal is not a risk signal.
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def fresh() -> list[float]:
+        return [0, 0.0, 0.0]
+
+    @staticmethod
+    def spread(state: list[float], prior_spread: float = 0.5, prior_weight: float = 3.0) -> float:
+        n, _, var = state
+        return sqrt((n * var + prior_weight * prior_spread * prior_spread) / (n + prior_weight))
+
+    @staticmethod
+    def z(state: list[float], value: float, prior_spread: float = 0.5, prior_weight: float = 3.0) -> float:
+        return (log10(value + 1.0) - state[1]) / Amount.spread(state, prior_spread, prior_weight)
+
+    @staticmethod
+    def score(
+        state: list[float], value: float, *, warmup: int, prior_spread: float = 0.5,
+        prior_weight: float = 3.0,
+    ) -> float | None:
+        if state[0] < warmup:
+            return None
+        z = Amount.z(state, value, prior_spread, prior_weight)
+        return 1.0 - 1.0 / (z * z) if z > 1.0 else 0.0
+
+    @staticmethod
+    def learn(state: list[float], value: float, horizon: int = 50) -> list[float]:
+        n, mean, var = state
+        x = log10(value + 1.0)
+        n += 1
+        alpha = 1.0 / n if n < horizon else 1.0 / horizon
+        d = x - mean
+        mean += alpha * d
+        var = (1.0 - alpha) * (var + alpha * d * d)
+        return [n, round(mean, 5), round(var, 6)]
+
+    @staticmethod
+    def usual(state: list[float]) -> float:
+        """The user's typical value (the geometric mean of what the baseline has seen)."""
+        return 10.0 ** state[1] - 1.0
+
+
+class Hour:
+    """How unusual the hour of day (UTC) is for the user.
+
+    State: a sparse histogram ``[hour, count, hour, count, ...]`` of the hours the user's
+    events came at, halved whenever it holds more than ``cap`` observations (old habits
+    fade, and counts stay small). The probability of an hour is smoothed with its two
+    neighbours (half weight each) and a pseudo-count of ``alpha`` per hour; the score is
+    ``max(0, 1 - 24 p)``: 0 for an hour at least as likely as for someone with no routine
+    at all, close to 1 for an hour the user never keeps after many observations.
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def fresh() -> list[int]:
+        return []
+
+    @staticmethod
+    def hour(t: float) -> int:
+        return int(t // 3600) % _HOURS
+
+    @staticmethod
+    def count(state: list[int]) -> int:
+        return sum(state[1::2])
+
+    @staticmethod
+    def probability(state: list[int], hour: int, alpha: float = 0.25) -> float:
+        counts = dict(zip(state[::2], state[1::2], strict=True))
+        n = sum(counts.values())
+        near = counts.get(hour, 0) + 0.5 * (
+            counts.get((hour - 1) % _HOURS, 0) + counts.get((hour + 1) % _HOURS, 0)
+        )
+        return (near + alpha) / (2.0 * n + _HOURS * alpha)
+
+    @staticmethod
+    def score(state: list[int], t: float, *, warmup: int, alpha: float = 0.25) -> float | None:
+        if Hour.count(state) < warmup:
+            return None
+        s = 1.0 - _HOURS * Hour.probability(state, Hour.hour(t), alpha)
+        return s if s > 0.0 else 0.0
+
+    @staticmethod
+    def learn(state: list[int], t: float, cap: int = 200) -> list[int]:
+        h = Hour.hour(t)
+        counts = dict(zip(state[::2], state[1::2], strict=True))
+        counts[h] = counts.get(h, 0) + 1
+        if sum(counts.values()) > cap:
+            counts = {k: c // 2 for k, c in counts.items() if c // 2}
+        out: list[int] = []
+        for k in sorted(counts):
+            out += (k, counts[k])
+        return out
+
+    @staticmethod
+    def usual(state: list[int]) -> list[int]:
+        """The user's most frequent hours (UTC), most frequent first (up to three)."""
+        pairs = sorted(zip(state[::2], state[1::2], strict=True), key=lambda kc: (-kc[1], kc[0]))
+        return [h for h, _ in pairs[:3]]
+
+
+class Rarity:
+    """How rare a value (a country, a device, an ASN) is among the user's own events.
+
+    State: ``[total, key, count, key, count, ...]``, at most ``slots`` keys (a new key at a
+    full table replaces the least frequent one), halved once ``total`` passes ``cap``. Keys
+    are the value itself when it is a short string or a number, else a 32-bit CRC of it.
+    The score is ``(total - count) / (total + 2)``: 0 for the only value the user ever had,
+    close to 1 for a value never seen after many events (the ``+ 2`` keeps a user with two
+    events from looking certain).
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def fresh() -> list[Any]:
+        return [0]
+
+    @staticmethod
+    def key(value: Any) -> Any:
+        if isinstance(value, int) or (isinstance(value, str) and len(value) <= 8):
+            return value
+        return crc32(str(value).encode())
+
+    @staticmethod
+    def count_of(state: list[Any], key: Any) -> int:
+        for i in range(1, len(state), 2):
+            if state[i] == key:
+                return state[i + 1]
+        return 0
+
+    @staticmethod
+    def score(state: list[Any], value: Any, *, warmup: int) -> float | None:
+        total = state[0]
+        if total < warmup or value is None:
+            return None
+        c = Rarity.count_of(state, Rarity.key(value))
+        return (total - c) / (total + 2.0)
+
+    @staticmethod
+    def learn(state: list[Any], value: Any, slots: int = 6, cap: int = 100) -> list[Any]:
+        if value is None:
+            return state
+        key = Rarity.key(value)
+        counts = dict(zip(state[1::2], state[2::2], strict=True))
+        if key in counts:
+            counts[key] += 1
+        else:
+            if len(counts) >= slots:
+                least = min(counts.values())
+                del counts[next(k for k, c in counts.items() if c == least)]
+            counts[key] = 1
+        total = state[0] + 1
+        if total > cap:
+            counts = {k: c // 2 for k, c in counts.items() if c // 2}
+            total //= 2
+        out: list[Any] = [total]
+        for k, c in counts.items():
+            out += (k, c)
+        return out
+
+    @staticmethod
+    def usual(state: list[Any]) -> list[Any]:
+        """The user's most frequent values (CRC keys for long ones), most frequent first."""
+        pairs = sorted(zip(state[1::2], state[2::2], strict=True), key=lambda kc: -kc[1])
+        return [k for k, _ in pairs[:3]]
