@@ -27,14 +27,16 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from stream_guard.core.models.scoring import SCORE_BUCKETS as MODEL_SCORE_BUCKETS
+
 #: Seconds an event takes in the worker (parse, merge, detect): tens of µs to a few ms.
 PROCESSING_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
 #: Event-time lag (now - event ts): from a live stream (a second) to a backlog (days).
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 #: Seconds to write a flush (states, end marker) or to apply an action.
 WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
-#: Model scores are in [0, 1].
-SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+#: Model scores are in [0, 1] (the core's scorer counts them in these buckets).
+SCORE_BUCKETS = MODEL_SCORE_BUCKETS
 
 
 class Buckets:
@@ -228,6 +230,8 @@ def worker_metrics(w: Any) -> Iterator[Metric]:
     yield histogram("stream_guard_state_flush_seconds",
                     "Seconds to write one flush (outputs awaited, states, end marker), by table.",
                     {"users": m.flush["users"], "group_keys": m.flush["groups"]}, label="table")
+    if w.scorer is not None:
+        yield from model_metrics(w.scorer)
     yield counter("stream_guard_offset_gaps", "Jumps in a partition's offsets seen by the worker (messages the consumer skipped).",
                   [], w.guard.gaps)
     from stream_guard.stream.web import group_state  # (web serves these metrics: imported late)
@@ -431,3 +435,20 @@ def actions_metrics(a: Any) -> Iterator[Metric]:
                     ["scope"], {(sc,): m.freezes.get(sc, 0) for sc in (*FREEZE_SCOPES, *sorted(set(m.freezes) - set(FREEZE_SCOPES)))})
     yield gauge("stream_guard_actions_state_refreshed_timestamp_seconds",
                 "When the queue and freeze gauges were last read from Redis (Unix seconds; 0: never).", [], m.refreshed_at or 0.0)
+
+
+def model_metrics(scorer: Any) -> Iterator[Metric]:
+    """The anomaly models' families (:class:`stream_guard.core.models.ModelScorer`)."""
+    counts = scorer.counts
+    per_model = {}
+    for name, c in counts.items():
+        b = per_model[name] = Buckets(SCORE_BUCKETS)
+        b.counts, b.sum = list(c.buckets), c.sum
+    yield histogram("stream_guard_model_score", "Anomaly scores given, by model (warming-up events give none).",
+                    per_model, label="model")
+    yield gauge("stream_guard_model_warm", "1 once the model has given a score (warmed up for some user or partition).",
+                ["model"], {(name,): int(c.warm) for name, c in counts.items()})
+    yield counter("stream_guard_model_scored",
+                  "Events each model saw: scored, or warming (too few observations yet to score).",
+                  ["model", "state"],
+                  {k: v for name, c in counts.items() for k, v in (((name, "scored"), c.scored), ((name, "warming"), c.warming))})

@@ -64,9 +64,15 @@ async def latest_published(settings: Settings, timeout: float = 10.0) -> rulesyn
 
 
 async def publish_async(
-    settings: Settings, directory: Path, *, version: int | None = None, scores: Collection[str] = ()
+    settings: Settings, directory: Path, *, version: int | None = None, scores: Collection[str] | None = None
 ) -> rulesync.PublishedRules:
-    """``scores``: the model names the rules may read (the workers' models)."""
+    """``scores``: the model names the rules may read (default: the models of
+    ``settings.models_dir``, which the workers run)."""
+    if scores is None:
+        from stream_guard.core.models import load_models
+        from stream_guard.paths import default_models_dir
+
+        scores = load_models(settings.models_dir or default_models_dir()).names
     load_rules(directory, scores=scores)  # raises RuleSetError with every problem: nothing bad is published
     await wait_for_broker_async(settings.bootstrap_servers)
     await create_topics_async(settings)
@@ -89,6 +95,6 @@ async def publish_async(
 
 
 def publish(
-    settings: Settings, directory: Path, *, version: int | None = None, scores: Collection[str] = ()
+    settings: Settings, directory: Path, *, version: int | None = None, scores: Collection[str] | None = None
 ) -> rulesync.PublishedRules:
     return asyncio.run(publish_async(settings, directory, version=version, scores=scores))

@@ -66,6 +66,16 @@ def _reader(source: str) -> Callable[[Any, dict[str, Any]], Any]:
     return lambda e, f: f.get(key)
 
 
+def _count(c: ScoreCounts, score: float | None) -> None:
+    if score is None:
+        c.warming += 1
+    else:
+        c.scored += 1
+        c.buckets[bisect_left(SCORE_BUCKETS, score)] += 1
+        c.sum += score
+        c.warm = True
+
+
 class _Entry:
     __slots__ = ("code", "features", "model", "name", "p", "read", "readers", "warmup", "when")
 
@@ -100,12 +110,18 @@ class ModelScorer:
         self.shard_of = shard_of or (lambda uid: 0)
         self.load = load
         entries = [_Entry(m) for m in registry.models]
-        self._on = {
-            t: [e for e in entries if e.code != _COMBINED and e.model.spec.on == t] for t in ("login", "transfer")
-        }
+        # per event type, the models grouped by their 'when': each distinct condition is
+        # evaluated once per event (the login models share theirs)
+        self._on: dict[str, list[tuple[Any, list[_Entry]]]] = {}
+        for t in ("login", "transfer"):
+            groups: dict[str, tuple[Any, list[_Entry]]] = {}
+            for e in entries:
+                if e.code != _COMBINED and e.model.spec.on == t:
+                    groups.setdefault(e.model.when.source, (e.when, []))[1].append(e)
+            self._on[t] = list(groups.values())
         self._combined = [(e.name, tuple(e.model.spec.of), e.model.spec.at_least) for e in entries if e.code == _COMBINED]
         self._entries = {e.name: e for e in entries}
-        self._has_population = any(e.code == _POPULATION for e in entries)
+        self._baseline_models = sum(1 for e in entries if e.code in (_AMOUNT, _HOUR, _RARITY))
         self.populations: dict[tuple[str, int], PopulationModel] = {}
         self.dirty: set[int] = set()
         self.counts = {name: ScoreCounts() for name in registry.names}
@@ -120,61 +136,50 @@ class ModelScorer:
         inputs = s.inputs
         baselines = state.baselines
         counts = self.counts
-        for e in self._on[event.type]:
-            name = e.name
-            if not e.when(event, f, _EMPTY, _EMPTY, t):
+        for when, group in self._on[event.type]:
+            if not when(event, f, _EMPTY, _EMPTY, t):
                 continue
-            code = e.code
-            p = e.p
-            if code == _AMOUNT:
-                v = e.read(event, f)
-                if v is None or v < 0:
-                    continue
-                inputs[name] = v
-                b = baselines.get(name)
-                score = None if b is None else Amount.score(
-                    b, v, warmup=e.warmup, prior_spread=p.prior_spread, prior_weight=p.prior_weight)
-            elif code == _HOUR:
-                inputs[name] = t
-                b = baselines.get(name)
-                score = None if b is None else Hour.score(b, t, warmup=e.warmup, alpha=p.alpha)
-            elif code == _RARITY:
-                v = e.read(event, f)
-                if v is None:
-                    continue
-                inputs[name] = v
-                b = baselines.get(name)
-                score = None if b is None else Rarity.score(b, v, warmup=e.warmup)
-            else:
-                m = self._population(name, event.user_id, s)
-                raw = {fname: read(event, f) for fname, read in e.readers}
-                x = m.vector_of(raw)
-                inputs[name] = (x, raw)
-                score = m.score(x) if m.n >= e.warmup and m.n >= e.p.window_size else None
-            s[name] = score
-            c = counts[name]
-            if score is None:
-                c.warming += 1
-            else:
-                c.scored += 1
-                c.buckets[bisect_left(SCORE_BUCKETS, score)] += 1
-                c.sum += score
-                c.warm = True
+            for e in group:
+                self._score_one(e, event, f, baselines, t, s, inputs, counts)
         for name, of, k in self._combined:
             values = sorted((s[m] for m in of if s.get(m) is not None), reverse=True)
-            score = values[k - 1] if len(values) >= k else None
-            if score is None and not any(m in s for m in of):
+            if not values and not any(m in s for m in of):
                 continue  # none of its models saw the event
+            score = values[k - 1] if len(values) >= k else None
             s[name] = score
-            c = counts[name]
-            if score is None:
-                c.warming += 1
-            else:
-                c.scored += 1
-                c.buckets[bisect_left(SCORE_BUCKETS, score)] += 1
-                c.sum += score
-                c.warm = True
+            _count(counts[name], score)
         return s
+
+    def _score_one(self, e: _Entry, event: Any, f: dict[str, Any], baselines: dict[str, list], t: float,
+                   s: Scores, inputs: dict[str, Any], counts: dict[str, ScoreCounts]) -> None:
+        name = e.name
+        code = e.code
+        p = e.p
+        b = baselines.get(name)
+        if code == _AMOUNT:
+            v = e.read(event, f)
+            if v is None or v < 0:
+                return
+            score = None if b is None else Amount.score(
+                b, v, warmup=e.warmup, prior_spread=p.prior_spread, prior_weight=p.prior_weight)
+        elif code == _HOUR:
+            v = t
+            score = None if b is None else Hour.score(b, t, warmup=e.warmup, alpha=p.alpha)
+        elif code == _RARITY:
+            v = e.read(event, f)
+            if v is None:
+                return
+            v = Rarity.key(v)
+            score = None if b is None else Rarity.score(b, v, warmup=e.warmup)
+        else:
+            m = self._population(name, event.user_id, s)
+            raw = {fname: read(event, f) for fname, read in e.readers}
+            x = m.vector_of(raw)
+            v = (x, raw)
+            score = m.score(x) if m.n >= e.warmup and m.n >= e.p.window_size else None
+        inputs[name] = v
+        s[name] = score
+        _count(counts[name], score)
 
     def learn(self, s: Scores, state: Any) -> None:
         """Fold the event into the models that saw it (after the rules looked at it)."""
@@ -185,16 +190,21 @@ class ModelScorer:
         for name, v in s.inputs.items():
             e = entries[name]
             code = e.code
-            p = e.p
-            if code == _AMOUNT:
-                baselines[name] = Amount.learn(baselines.get(name) or Amount.fresh(), v, p.horizon)
-            elif code == _HOUR:
-                baselines[name] = Hour.learn(baselines.get(name) or Hour.fresh(), v, p.cap)
-            elif code == _RARITY:
-                baselines[name] = Rarity.learn(baselines.get(name) or Rarity.fresh(), v, p.slots, p.cap)
-            else:
+            if code == _POPULATION:
                 self.populations[(name, s.shard)].learn(v[0])
                 self.dirty.add(s.shard)
+                continue
+            b = baselines.get(name)
+            p = e.p
+            if code == _AMOUNT:
+                Amount.learn(b if b is not None else baselines.setdefault(name, Amount.fresh()), v, p.horizon)
+            elif code == _HOUR:
+                Hour.learn(b if b is not None else baselines.setdefault(name, Hour.fresh()), v, p.cap)
+            else:
+                Rarity.learn(b if b is not None else baselines.setdefault(name, Rarity.fresh()), v, p.slots, p.cap)
+        if len(baselines) > self._baseline_models:  # a model was removed: its per-user state goes
+            for name in [n for n in baselines if n not in entries]:
+                del baselines[name]
 
     def _population(self, name: str, user_id: str, s: Scores) -> PopulationModel:
         shard = self._shards.get(user_id)
@@ -239,7 +249,7 @@ class ModelScorer:
         if e.code == _RARITY:
             if not b:
                 return {"value": v, "observations": 0}
-            seen = Rarity.count_of(b, Rarity.key(v))
+            seen = Rarity.count_of(b, v)
             usual = Rarity.usual(b)
             return {"value": v, "seen_share": round(seen / b[0], 3) if b[0] else 0.0,
                     "observations": b[0], "usual": [u for u in usual if isinstance(u, str | int)]}
