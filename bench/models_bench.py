@@ -43,19 +43,18 @@ class Timed:
     def __bool__(self) -> bool:
         return True
 
-    def score(self, *a):
+    def _timed(self, fn, *a):
         t = time.perf_counter()
         try:
-            return self.scorer.score(*a)
+            return fn(*a)
         finally:
             self.seconds += time.perf_counter() - t
 
+    def score(self, *a):
+        return self._timed(self.scorer.score, *a)
+
     def learn(self, *a):
-        t = time.perf_counter()
-        try:
-            return self.scorer.learn(*a)
-        finally:
-            self.seconds += time.perf_counter() - t
+        return self._timed(self.scorer.learn, *a)
 
     def explain(self, *a):
         return self.scorer.explain(*a)

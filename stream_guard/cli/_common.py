@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
+import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -179,3 +180,13 @@ def quiet_kafka_client() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(old)
+
+
+def write_json(path: Path, doc: object) -> None:
+    """``doc`` as indented JSON into ``path`` ('-': standard output); OSError if it cannot."""
+    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    if str(path) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        path.write_bytes(data)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -25,6 +23,7 @@ from stream_guard.cli._common import (
     rules_and_models_or_exit,
     rules_dir_or_default,
     settings_or_exit,
+    write_json,
 )
 from stream_guard.cli.replay import print_problems
 from stream_guard.core.clock import parse_duration
@@ -116,12 +115,7 @@ def backtest_command(
     doc = backtest_json(candidate, source=str(events), labels=label_data, baseline=base_run)
     try:
         if json_out is not None:
-            data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-            if str(json_out) == "-":
-                sys.stdout.buffer.write(data)
-                sys.stdout.flush()
-            else:
-                json_out.write_bytes(data)
+            write_json(json_out, doc)
         if report is not None:
             report.write_text(render_report(doc), encoding="utf-8")
     except OSError as exc:

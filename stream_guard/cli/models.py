@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -22,6 +20,7 @@ from stream_guard.cli._common import (
     open_events,
     rules_and_models_or_exit,
     settings_or_exit,
+    write_json,
 )
 
 app = typer.Typer(help="Check anomaly model declarations and evaluate them on labelled traffic.", no_args_is_help=True)
@@ -97,12 +96,7 @@ def evaluate_command(
 
         doc = evaluate(read, ruleset, registry, label_data, partitions=partitions, progress=progress)
     if json_out is not None:
-        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-        if str(json_out) == "-":
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        else:
-            json_out.write_bytes(data)
+        write_json(json_out, doc)
     if not quiet:
         print_evaluation(doc)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.markup import escape
 
@@ -21,6 +19,7 @@ from stream_guard.cli._common import (
     open_events,
     quiet_kafka_client,
     settings_or_exit,
+    write_json,
 )
 from stream_guard.core.clock import parse_duration, parse_ts
 from stream_guard.core.errors import ConfigError
@@ -115,12 +114,7 @@ def shadow_report_command(
     if rule is not None:
         doc["rules"] = {rid: r for rid, r in doc["rules"].items() if rule in rid}
     if json_out is not None:
-        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-        if str(json_out) == "-":
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        else:
-            json_out.write_bytes(data)
+        write_json(json_out, doc)
     if not quiet:
         print_shadow(doc)
 

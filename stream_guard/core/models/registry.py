@@ -30,8 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stream_guard.core.errors import RuleError, RuleSetError, SourcePos
 from stream_guard.core.rules.compiler import ALWAYS, Condition, FieldType, Scope, compile_condition
-from stream_guard.core.rules.loader import _EVENT_SCOPE, _shown, _validate, feature_fields
-from stream_guard.core.rules.yamlpos import PosDict, load_yaml
+from stream_guard.core.rules.loader import (
+    _EVENT_SCOPE,
+    _validate,
+    by_position,
+    feature_fields,
+    read_documents,
+    yaml_files,
+)
+from stream_guard.core.rules.yamlpos import PosDict
 
 __all__ = ["ModelRegistry", "ModelSpec", "ScaledFeature", "load_models"]
 
@@ -204,15 +211,7 @@ def load_models(directory: str | Path | None) -> ModelRegistry:
     errors: list[RuleError] = []
     digest = hashlib.sha256()
     raw: list[tuple[ModelSpec, PosDict, SourcePos]] = []
-    for path in sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")):
-        text = path.read_text(encoding="utf-8")
-        digest.update(f"{path.relative_to(root)}\0{text}\0".encode())
-        shown = _shown(path)
-        try:
-            doc = load_yaml(text, shown)
-        except RuleError as exc:
-            errors.append(exc)
-            continue
+    for _path, shown, doc in read_documents(root, yaml_files(root), digest, errors):
         if doc is None:
             continue
         if not isinstance(doc, dict) or "models" not in doc:
@@ -240,7 +239,7 @@ def load_models(directory: str | Path | None) -> ModelRegistry:
             continue
     _check_combined(models, raw, errors)
     if errors:
-        raise RuleSetError(sorted(errors, key=lambda e: (e.pos.path, e.pos.line, e.pos.column) if e.pos else ("", 0, 0)))
+        raise RuleSetError(sorted(errors, key=by_position))
     ordered = _dependency_order(models)
     return ModelRegistry(tuple(ordered), str(root), digest.hexdigest(), {m.name: m for m in ordered})
 

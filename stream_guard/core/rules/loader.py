@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import types
 import typing
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
                 )
             ]
         )
-    files = sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+    files = yaml_files(root)
     errors: list[RuleError] = []
     digest = hashlib.sha256()
     parsed: list[
@@ -94,15 +94,7 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
     ] = []
     policy = PolicyFile()
     policy_doc: Any = None
-    for path in files:
-        text = path.read_text(encoding="utf-8")
-        digest.update(f"{path.relative_to(root)}\0{text}\0".encode())
-        shown = _shown(path)
-        try:
-            doc = load_yaml(text, shown)
-        except RuleError as exc:
-            errors.append(exc)
-            continue
+    for path, shown, doc in read_documents(root, files, digest, errors):
         if path.name == POLICY_FILE and path.parent == root:
             policy_doc = doc
             policy = _validate(PolicyFile, doc or {}, (), shown, errors) or policy
@@ -198,12 +190,7 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
                 errors.append(exc.at(pos, spec.id))
 
     if errors:
-        raise RuleSetError(
-            sorted(
-                errors,
-                key=lambda e: (e.pos.path, e.pos.line, e.pos.column) if e.pos else ("", 0, 0),
-            )
-        )
+        raise RuleSetError(sorted(errors, key=by_position))
     checksum = digest.hexdigest()
     del policy_doc
     return RuleSet(
@@ -216,6 +203,33 @@ def load_rules(directory: str | Path, *, scores: Collection[str] = ()) -> RuleSe
         source=str(root),
         files=tuple(str(p) for p in files) + tuple(list_files),
     )
+
+
+def yaml_files(root: Path) -> list[Path]:
+    """Every ``*.yaml`` / ``*.yml`` file under ``root``, in a stable order."""
+    return sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def read_documents(
+    root: Path, files: Iterable[Path], digest: Any, errors: list[RuleError]
+) -> Iterator[tuple[Path, str, Any]]:
+    """``(path, shown path, parsed YAML)`` per file, each file's text fed to ``digest``;
+    a file that is not valid YAML goes to ``errors`` instead."""
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        digest.update(f"{path.relative_to(root)}\0{text}\0".encode())
+        shown = _shown(path)
+        try:
+            doc = load_yaml(text, shown)
+        except RuleError as exc:
+            errors.append(exc)
+            continue
+        yield path, shown, doc
+
+
+def by_position(e: RuleError) -> tuple[str, int, int]:
+    """Sort key of errors: file, line, column (errors without a position first)."""
+    return (e.pos.path, e.pos.line, e.pos.column) if e.pos else ("", 0, 0)
 
 
 def _shown(path: Path) -> str:
