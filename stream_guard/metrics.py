@@ -14,7 +14,6 @@ rule id, severity, mode, error code...), never a user, an address or an IP.
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -27,6 +26,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from stream_guard.core.histogram import Buckets
 from stream_guard.core.models.scoring import SCORE_BUCKETS as MODEL_SCORE_BUCKETS
 
 #: Seconds an event takes in the worker (parse, merge, detect): tens of µs to a few ms.
@@ -37,37 +37,6 @@ LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 2160
 WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 #: Model scores are in [0, 1] (the core's scorer counts them in these buckets).
 SCORE_BUCKETS = MODEL_SCORE_BUCKETS
-
-
-class Buckets:
-    """A histogram counted in plain Python: an observation is a bisect and two additions.
-
-    >>> b = Buckets((1.0, 2.0))
-    >>> b.observe(0.5); b.observe(1.5, n=3); b.observe(9.0)
-    >>> b.cumulative()
-    [('1.0', 1), ('2.0', 4), ('+Inf', 5)]
-    >>> b.sum
-    14.0
-    """
-
-    __slots__ = ("bounds", "counts", "sum")
-
-    def __init__(self, bounds: Iterable[float]):
-        self.bounds = tuple(bounds)
-        self.counts = [0] * (len(self.bounds) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float, n: int = 1) -> None:
-        """``n`` observations of ``value`` (a batch's events, each taking the batch's mean)."""
-        self.counts[bisect_left(self.bounds, value)] += n
-        self.sum += value * n
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        out, total = [], 0
-        for bound, n in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
-            total += n
-            out.append((bound, total))
-        return out
 
 
 def histogram(name: str, doc: str, labels: Mapping[str, Buckets] | Buckets, label: str = "") -> HistogramMetricFamily:
@@ -440,12 +409,8 @@ def actions_metrics(a: Any) -> Iterator[Metric]:
 def model_metrics(scorer: Any) -> Iterator[Metric]:
     """The anomaly models' families (:class:`stream_guard.core.models.ModelScorer`)."""
     counts = scorer.counts
-    per_model = {}
-    for name, c in counts.items():
-        b = per_model[name] = Buckets(SCORE_BUCKETS)
-        b.counts, b.sum = list(c.buckets), c.sum
     yield histogram("stream_guard_model_score", "Anomaly scores given, by model (warming-up events give none).",
-                    per_model, label="model")
+                    {name: c.scores for name, c in counts.items()}, label="model")
     yield gauge("stream_guard_model_warm", "1 once the model has given a score (warmed up for some user or partition).",
                 ["model"], {(name,): int(c.warm) for name, c in counts.items()})
     yield counter("stream_guard_model_scored",

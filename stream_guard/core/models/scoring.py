@@ -14,10 +14,10 @@ loaded from and checkpointed to the worker's ``models`` table by the streaming s
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
+from stream_guard.core.histogram import Buckets
 from stream_guard.core.models.baselines import Amount, Hour, Rarity
 from stream_guard.core.models.population import PopulationModel
 from stream_guard.core.models.registry import CLIENT, Model, ModelRegistry
@@ -47,13 +47,12 @@ class Scores(dict):
 class ScoreCounts:
     """Per model: events scored and seen while warming up, and the scores' histogram."""
 
-    __slots__ = ("buckets", "scored", "sum", "warm", "warming")
+    __slots__ = ("scored", "scores", "warm", "warming")
 
     def __init__(self) -> None:
         self.scored = 0
         self.warming = 0
-        self.buckets = [0] * (len(SCORE_BUCKETS) + 1)
-        self.sum = 0.0
+        self.scores = Buckets(SCORE_BUCKETS)
         self.warm = False  # has it given a score yet (any user, any shard)
 
 
@@ -71,8 +70,7 @@ def _count(c: ScoreCounts, score: float | None) -> None:
         c.warming += 1
     else:
         c.scored += 1
-        c.buckets[bisect_left(SCORE_BUCKETS, score)] += 1
-        c.sum += score
+        c.scores.observe(score)
         c.warm = True
 
 
