@@ -27,6 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from stream_guard.core.histogram import Buckets
+from stream_guard.core.models.scoring import SAMPLE_EVERY
 from stream_guard.core.models.scoring import SCORE_BUCKETS as MODEL_SCORE_BUCKETS
 
 #: Seconds an event takes in the worker (parse, merge, detect): tens of µs to a few ms.
@@ -409,11 +410,12 @@ def actions_metrics(a: Any) -> Iterator[Metric]:
 def model_metrics(scorer: Any) -> Iterator[Metric]:
     """The anomaly models' families (:class:`stream_guard.core.models.ModelScorer`)."""
     counts = scorer.counts
-    yield histogram("stream_guard_model_score", "Anomaly scores given, by model (warming-up events give none).",
+    yield histogram("stream_guard_model_score",
+                    f"Anomaly scores, by model, of one event in {SAMPLE_EVERY} the models see (warming-up events give none).",
                     {name: c.scores for name, c in counts.items()}, label="model")
     yield gauge("stream_guard_model_warm", "1 once the model has given a score (warmed up for some user or partition).",
                 ["model"], {(name,): int(c.warm) for name, c in counts.items()})
     yield counter("stream_guard_model_scored",
-                  "Events each model saw: scored, or warming (too few observations yet to score).",
+                  "Every event each model saw: warm enough to score it, or warming (too few observations yet).",
                   ["model", "state"],
                   {k: v for name, c in counts.items() for k, v in (((name, "scored"), c.scored), ((name, "warming"), c.warming))})

@@ -86,7 +86,7 @@ class _Recorder:
 
     def score(self, event: Any, f: Any, state: Any, t: float) -> Any:
         s = self.scorer.score(event, f, state, t)
-        if s:
+        if s.seen:  # some model sees the event
             label = None
             if event.event_id in self.positives:
                 label = True
@@ -95,7 +95,7 @@ class _Recorder:
             ):
                 label = False
             if label is not None:
-                for name, v in s.items():
+                for name, v in s.materialize().items():  # every score, not only those the rules read
                     self.pairs[name].append((0.0 if v is None else v, label))
         return s
 

@@ -67,7 +67,14 @@ class Amount:
     ) -> float | None:
         if state[0] < warmup:
             return None
-        z = Amount.z(state, value, prior_spread, prior_weight)
+        return Amount.score_at(state, value, prior_spread, prior_weight)
+
+    @staticmethod
+    def score_at(state: list[float], value: float, prior_spread: float, prior_weight: float) -> float:
+        """:meth:`score` of a warm baseline (the scorer's hot path checks the warm-up itself)."""
+        n, mean, var = state
+        spread = sqrt((n * var + prior_weight * prior_spread * prior_spread) / (n + prior_weight))
+        z = (log10(value + 1.0) - mean) / spread
         return 1.0 - 1.0 / (z * z) if z > 1.0 else 0.0
 
     @staticmethod
@@ -121,7 +128,14 @@ class Hour:
     def score(state: list[int], t: float, *, warmup: int, alpha: float = 0.25) -> float | None:
         if state[_HOURS] < warmup:
             return None
-        s = 1.0 - _HOURS * Hour.probability(state, int(t // 3600) % _HOURS, alpha)
+        return Hour.score_at(state, t, alpha)
+
+    @staticmethod
+    def score_at(state: list[int], t: float, alpha: float) -> float:
+        """:meth:`score` of a warm histogram."""
+        hour = int(t // 3600) % _HOURS
+        near = state[hour] + 0.5 * (state[hour - 1] + state[(hour + 1) % _HOURS])
+        s = 1.0 - _HOURS * ((near + alpha) / (2.0 * state[_HOURS] + _HOURS * alpha))
         return s if s > 0.0 else 0.0
 
     @staticmethod
@@ -165,10 +179,19 @@ class Rarity:
 
     @staticmethod
     def count_of(state: list[Any], key: Any) -> int:
-        for i in range(1, len(state), 2):
-            if state[i] == key:
-                return state[i + 1]
-        return 0
+        i = Rarity._find(state, key)
+        return state[i + 1] if i else 0
+
+    @staticmethod
+    def _find(state: list[Any], key: Any) -> int:
+        """The position of ``key`` in the state (0: absent), found by scans in C."""
+        try:
+            i = state.index(key, 1)
+            while not i & 1:  # a count equal to the key: keys sit at odd positions
+                i = state.index(key, i + 1)
+        except ValueError:
+            return 0
+        return i
 
     @staticmethod
     def score(state: list[Any], key: Any, *, warmup: int) -> float | None:
@@ -181,10 +204,9 @@ class Rarity:
     @staticmethod
     def learn(state: list[Any], key: Any, slots: int = 6, cap: int = 100) -> None:
         """Count ``key`` (a :meth:`key`) once more."""
-        for i in range(1, len(state), 2):
-            if state[i] == key:
-                state[i + 1] += 1
-                break
+        i = Rarity._find(state, key)
+        if i:
+            state[i + 1] += 1
         else:
             if len(state) >= 2 * slots + 1:  # full: the least frequent key gives way
                 least = min(range(2, len(state), 2), key=state.__getitem__)

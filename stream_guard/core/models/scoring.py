@@ -3,8 +3,15 @@
 The detector calls :meth:`ModelScorer.score` after computing an event's features and before
 the rules, and :meth:`ModelScorer.learn` after the rules (with the profile update): a model
 compares an event with what it knew *before* it, as the features do. A model that has not
-warmed up, or that does not see this kind of event, leaves its score ``None``; rules treat a
-missing score as not matching (docs/rules.md, "Missing values").
+warmed up leaves its score ``None``, and one that does not see this kind of event leaves it
+out; rules treat a missing score as not matching (docs/rules.md, "Missing values").
+
+Scores are computed when something reads them, not when the event arrives: ``score()``
+only decides which models see the event (their ``when``), and a score is worked out the
+first time a rule, the evidence or :meth:`Scores.materialize` asks for it — most events
+pass no rule that gets as far as reading a score, so most scores are never needed. What
+every event costs is the learning, which every model must do. One event in
+:data:`SAMPLE_EVERY` has all its scores computed for the score histogram (the metrics).
 
 Per-user baselines live in ``UserState.baselines`` (name -> a short list of numbers, see
 :mod:`.baselines`); population detectors live here, one per shard (the user's partition, by
@@ -18,42 +25,78 @@ from collections.abc import Callable
 from typing import Any
 
 from stream_guard.core.histogram import Buckets
-from stream_guard.core.models.baselines import Amount, Hour, Rarity
+from stream_guard.core.models._learning import compile_learner
+from stream_guard.core.models.baselines import _HOURS, Amount, Hour, Rarity
 from stream_guard.core.models.population import PopulationModel
 from stream_guard.core.models.registry import CLIENT, Model, ModelRegistry
 from stream_guard.core.profiles import client_key
 
-__all__ = ["SCORE_BUCKETS", "ModelScorer", "ScoreCounts", "Scores"]
+__all__ = ["SAMPLE_EVERY", "SCORE_BUCKETS", "ModelScorer", "ScoreCounts", "Scores"]
 
 #: Upper bounds of the score histogram (``stream_guard_model_score``).
 SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+#: One event in this many (of those the models see) has every score computed and counted
+#: in the histogram; the rest are computed only if read.
+SAMPLE_EVERY = 32
 _EMPTY: dict[str, Any] = {}
 _AMOUNT, _HOUR, _RARITY, _POPULATION, _COMBINED = range(5)
 _CODES = {"amount": _AMOUNT, "hour": _HOUR, "rarity": _RARITY, "HalfSpaceTrees": _POPULATION,
           "kth_highest": _COMBINED}
+#: a model did not see the event (its value was missing): no score, not even None
+_UNSEEN: Any = object()
 
 
 class Scores(dict):
-    """``{model name: score or None}``, plus what the models read (to learn and explain)."""
+    """``{model name: score or None}`` for one event, filled as the scores are read.
 
-    __slots__ = ("inputs", "shard")
+    ``get(name)`` and ``[name]`` compute a score the first time (``get`` gives None, and
+    ``[]`` raises KeyError, for a model that did not see the event); iterating gives only
+    what has been computed — call :meth:`materialize` first for every score. ``inputs``
+    keeps what each model read (to learn and explain). Read before ``learn``: afterwards
+    the user's baselines already include the event, so a late read raises RuntimeError.
+    """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.inputs: dict[str, Any] = {}
-        self.shard = 0
+    __slots__ = ("ctx", "inputs", "scorer", "seen", "shard")
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        v = dict.get(self, name, _UNSEEN)
+        if v is _UNSEEN:
+            v = self.scorer._compute(name, self)
+            if v is _UNSEEN:
+                return default
+        return v
+
+    def __missing__(self, name: str) -> Any:
+        v = self.scorer._compute(name, self)
+        if v is _UNSEEN:
+            raise KeyError(name)
+        return v
+
+    def materialize(self) -> Scores:
+        """Every score of the models that saw the event, computed (for evaluation, tests)."""
+        for name in self.seen + self.scorer._combined_names:
+            self.get(name)
+        return self
 
 
 class ScoreCounts:
-    """Per model: events scored and seen while warming up, and the scores' histogram."""
+    """Per model: events seen, of which while warming up, and the sampled scores' histogram."""
 
-    __slots__ = ("scored", "scores", "warm", "warming")
+    __slots__ = ("scores", "seen", "warming")
 
     def __init__(self) -> None:
-        self.scored = 0
+        self.seen = 0
         self.warming = 0
-        self.scores = Buckets(SCORE_BUCKETS)
-        self.warm = False  # has it given a score yet (any user, any shard)
+        self.scores = Buckets(SCORE_BUCKETS)  # one event in SAMPLE_EVERY
+
+    @property
+    def scored(self) -> int:
+        return self.seen - self.warming
+
+    @property
+    def warm(self) -> bool:
+        """Has it scored an event yet (any user, any shard)."""
+        return self.seen > self.warming
 
 
 def _reader(source: str) -> Callable[[Any, dict[str, Any]], Any]:
@@ -65,17 +108,8 @@ def _reader(source: str) -> Callable[[Any, dict[str, Any]], Any]:
     return lambda e, f: f.get(key)
 
 
-def _count(c: ScoreCounts, score: float | None) -> None:
-    if score is None:
-        c.warming += 1
-    else:
-        c.scored += 1
-        c.scores.observe(score)
-        c.warm = True
-
-
 class _Entry:
-    __slots__ = ("code", "features", "model", "name", "p", "read", "readers", "warmup", "when")
+    __slots__ = ("code", "model", "name", "p", "read", "readers", "warmup", "when")
 
     def __init__(self, model: Model):
         spec = model.spec
@@ -89,12 +123,61 @@ class _Entry:
         self.readers = [(feat.name, _reader(feat.source)) for feat in spec.features]
 
 
+# Each model's score is a closure built once per registry, with its constants bound as
+# default arguments (fast locals): ``compute(event, f, t, baselines, s)`` gives the score
+# (None while warming up, _UNSEEN without a value) and keeps the value read in ``s.inputs``.
+# The arithmetic is the baselines' own. Learning is generated per set of models (_learning).
+
+
+def _amount(e: _Entry):
+    name, p = e.name, e.p
+
+    def compute(event, f, t, b, s, read=e.read, warmup=e.warmup, spread=p.prior_spread,
+                weight=p.prior_weight, score_at=Amount.score_at):
+        v = read(event, f)
+        if v is None or v < 0:
+            return _UNSEEN
+        s.inputs[name] = v
+        st = b.get(name)
+        return None if st is None or st[0] < warmup else score_at(st, v, spread, weight)
+
+    return compute
+
+
+def _hour(e: _Entry):
+    name, p = e.name, e.p
+
+    def compute(event, f, t, b, s, warmup=e.warmup, alpha=p.alpha, score_at=Hour.score_at):
+        s.inputs[name] = t
+        st = b.get(name)
+        return None if st is None or st[_HOURS] < warmup else score_at(st, t, alpha)
+
+    return compute
+
+
+def _rarity(e: _Entry):
+    name = e.name
+
+    def compute(event, f, t, b, s, read=e.read, warmup=e.warmup, key_of=Rarity.key, count_of=Rarity.count_of):
+        v = read(event, f)
+        if v is None:
+            return _UNSEEN
+        s.inputs[name] = v = key_of(v)
+        st = b.get(name)
+        if st is None or st[0] < warmup:
+            return None
+        total = st[0]
+        return (total - count_of(st, v)) / (total + 2.0)  # Rarity.score
+
+    return compute
+
+
 class ModelScorer:
     """Scores events with every model of a registry; holds the population detectors.
 
-    ``shards`` and ``shard_of``: how users map to population detectors (the worker's
-    partitions). ``load(name, shard)`` gives a detector's checkpoint (``to_state()``), or
-    None; ``dirty`` names the shards whose detectors learnt since :meth:`checkpoint`.
+    ``shard_of``: how users map to population detectors (the worker's partitions).
+    ``load(name, shard)`` gives a detector's checkpoint (``to_state()``), or None; ``dirty``
+    names the shards whose detectors learnt since :meth:`checkpoint`.
     """
 
     def __init__(
@@ -107,102 +190,149 @@ class ModelScorer:
         self.registry = registry
         self.shard_of = shard_of or (lambda uid: 0)
         self.load = load
-        entries = [_Entry(m) for m in registry.models]
-        # per event type, the models grouped by their 'when': each distinct condition is
-        # evaluated once per event (the login models share theirs)
-        self._on: dict[str, list[tuple[Any, list[_Entry]]]] = {}
-        for t in ("login", "transfer"):
-            groups: dict[str, tuple[Any, list[_Entry]]] = {}
-            for e in entries:
-                if e.code != _COMBINED and e.model.spec.on == t:
-                    groups.setdefault(e.model.when.source, (e.when, []))[1].append(e)
-            self._on[t] = list(groups.values())
-        self._combined = [(e.name, tuple(e.model.spec.of), e.model.spec.at_least) for e in entries if e.code == _COMBINED]
-        self._entries = {e.name: e for e in entries}
-        self._baseline_models = sum(1 for e in entries if e.code in (_AMOUNT, _HOUR, _RARITY))
+        self.counts = {name: ScoreCounts() for name in registry.names}
         self.populations: dict[tuple[str, int], PopulationModel] = {}
         self.dirty: set[int] = set()
-        self.counts = {name: ScoreCounts() for name in registry.names}
         self._shards: dict[str, int] = {}
+        entries = [_Entry(m) for m in registry.models]
+        self._entries = {e.name: e for e in entries}
+        build = {_AMOUNT: _amount, _HOUR: _hour, _RARITY: _rarity}
+        self._compute_of: dict[str, Any] = {e.name: build[e.code](e) for e in entries if e.code in build}
+        self._population_learners: dict[str, Any] = {}
+        for e in entries:
+            if e.code == _POPULATION:
+                self._compute_of[e.name], self._population_learners[e.name] = self._population_model(e, self.counts[e.name])
+        # per event type, the models grouped by their 'when': each distinct condition is
+        # evaluated once per event (the login models share theirs)
+        self._on: dict[str, list[tuple[Any, tuple[str, ...]]]] = {}
+        for t in ("login", "transfer"):
+            groups: dict[str, tuple[Any, list[str]]] = {}
+            for e in entries:
+                if e.code != _COMBINED and e.model.spec.on == t:
+                    groups.setdefault(e.model.when.source, (e.when, []))[1].append(e.name)
+            self._on[t] = [(when, tuple(names)) for when, names in groups.values()]
+        self._combined = [(e.name, tuple(e.model.spec.of), e.model.spec.at_least, self.counts[e.name])
+                          for e in entries if e.code == _COMBINED]
+        self._combined_names = tuple(c[0] for c in self._combined)
+        self._baseline_models = sum(1 for e in entries if e.code in (_AMOUNT, _HOUR, _RARITY))
+        self._learners: dict[tuple[str, ...], Any] = {}  # per set of models that see an event
+        self._tick = 1  # the first event the models see is sampled
+        self._none = Scores()  # what an event no model sees gets (never written to)
+        self._none.scorer, self._none.seen, self._none.ctx, self._none.inputs, self._none.shard = self, (), None, {}, 0
 
     def __bool__(self) -> bool:
         return bool(self.registry.models)
 
     # -- the hot path ---------------------------------------------------------------------
     def score(self, event: Any, f: dict[str, Any], state: Any, t: float) -> Scores:
+        """The event's (lazy) scores: which models see it; each score computed when read."""
+        seen = None
+        for when, names in self._on[event.type]:
+            if when(event, f, _EMPTY, _EMPTY, t):
+                seen = names if seen is None else seen + names
+        if seen is None:
+            return self._none
         s = Scores()
-        inputs = s.inputs
-        baselines = state.baselines
-        counts = self.counts
-        for when, group in self._on[event.type]:
-            if not when(event, f, _EMPTY, _EMPTY, t):
-                continue
-            for e in group:
-                self._score_one(e, event, f, baselines, t, s, inputs, counts)
-        for name, of, k in self._combined:
-            values = sorted((s[m] for m in of if s.get(m) is not None), reverse=True)
-            if not values and not any(m in s for m in of):
-                continue  # none of its models saw the event
-            score = values[k - 1] if len(values) >= k else None
-            s[name] = score
-            _count(counts[name], score)
+        s.scorer, s.seen, s.ctx, s.inputs, s.shard = self, seen, (event, f, state, t), {}, 0
+        self._tick -= 1
+        if not self._tick:
+            self._tick = SAMPLE_EVERY
+            counts = self.counts
+            for name, v in s.materialize().items():
+                if v is not None:
+                    counts[name].scores.observe(v)
         return s
 
-    def _score_one(self, e: _Entry, event: Any, f: dict[str, Any], baselines: dict[str, list], t: float,
-                   s: Scores, inputs: dict[str, Any], counts: dict[str, ScoreCounts]) -> None:
-        name = e.name
-        code = e.code
-        p = e.p
-        b = baselines.get(name)
-        if code == _AMOUNT:
-            v = e.read(event, f)
-            if v is None or v < 0:
-                return
-            score = None if b is None else Amount.score(
-                b, v, warmup=e.warmup, prior_spread=p.prior_spread, prior_weight=p.prior_weight)
-        elif code == _HOUR:
-            v = t
-            score = None if b is None else Hour.score(b, t, warmup=e.warmup, alpha=p.alpha)
-        elif code == _RARITY:
-            v = e.read(event, f)
-            if v is None:
-                return
-            v = Rarity.key(v)
-            score = None if b is None else Rarity.score(b, v, warmup=e.warmup)
+    def _compute(self, name: str, s: Scores) -> Any:
+        """``score.<name>`` for the event of ``s`` (kept in ``s``), or _UNSEEN."""
+        if name in s.seen:
+            if s.ctx is None:
+                raise RuntimeError(f"score.{name} read after the models learnt from the event")
+            event, f, state, t = s.ctx
+            v = self._compute_of[name](event, f, t, state.baselines, s)
         else:
-            m = self._population(name, event.user_id, s)
-            raw = {fname: read(event, f) for fname, read in e.readers}
-            x = m.vector_of(raw)
-            v = (x, raw)
-            score = m.score(x) if m.n >= e.warmup and m.n >= e.p.window_size else None
-        inputs[name] = v
-        s[name] = score
-        _count(counts[name], score)
+            for cname, of, k, _ in self._combined:
+                if cname == name:
+                    v = self._combine(s, of, k)
+                    break
+            else:
+                return _UNSEEN
+        if v is not _UNSEEN:
+            dict.__setitem__(s, name, v)
+        return v
+
+    @staticmethod
+    def _combine(s: Scores, of: tuple[str, ...], k: int) -> Any:
+        values = []
+        seen = False
+        for m in of:
+            v = s.get(m, _UNSEEN)
+            if v is not _UNSEEN:
+                seen = True
+                if v is not None:
+                    values.append(v)
+        if not seen:
+            return _UNSEEN  # none of its models saw the event
+        if len(values) < k:
+            return None
+        values.sort(reverse=True)
+        return values[k - 1]
 
     def learn(self, s: Scores, state: Any) -> None:
         """Fold the event into the models that saw it (after the rules looked at it)."""
-        if not s.inputs:
+        seen = s.seen
+        if not seen:
             return
+        event, f, _, t = s.ctx
+        s.ctx = None  # the scores not read by now are never computed (see Scores)
         baselines = state.baselines
-        entries = self._entries
-        for name, v in s.inputs.items():
-            e = entries[name]
-            code = e.code
-            if code == _POPULATION:
-                self.populations[(name, s.shard)].learn(v[0])
-                self.dirty.add(s.shard)
-                continue
-            b = baselines.get(name)
-            p = e.p
-            if code == _AMOUNT:
-                Amount.learn(b if b is not None else baselines.setdefault(name, Amount.fresh()), v, p.horizon)
-            elif code == _HOUR:
-                Hour.learn(b if b is not None else baselines.setdefault(name, Hour.fresh()), v, p.cap)
-            else:
-                Rarity.learn(b if b is not None else baselines.setdefault(name, Rarity.fresh()), v, p.slots, p.cap)
+        learn = self._learners.get(seen)
+        if learn is None:
+            learn = self._learners[seen] = self._compile(seen)
+        learn(event, f, t, baselines, s)
         if len(baselines) > self._baseline_models:  # a model was removed: its per-user state goes
-            for name in [n for n in baselines if n not in entries]:
+            for name in [n for n in baselines if n not in self._entries]:
                 del baselines[name]
+
+    def _compile(self, seen: tuple[str, ...]) -> Any:
+        """The learning of the models ``seen`` (and the counts of the combined ones), as one function."""
+        combined = []
+        for _, of, k, counts in self._combined:
+            positions = tuple(i for i, name in enumerate(seen) if name in of)
+            if positions:
+                combined.append((counts, k, positions))
+        return compile_learner(seen, self._entries, self.counts, self._population_learners, combined)
+
+    # -- population detectors -------------------------------------------------------------
+    def _population_model(self, e: _Entry, counts: ScoreCounts):
+        name = e.name
+        ready = max(e.warmup, e.p.window_size)
+
+        def vector(event, f, s):
+            v = s.inputs.get(name)
+            if v is None:
+                m = self._population(name, event.user_id, s)
+                raw = {fname: read(event, f) for fname, read in e.readers}
+                v = s.inputs[name] = (m.vector_of(raw), raw)
+            return v
+
+        def compute(event, f, t, b, s):
+            x = vector(event, f, s)[0]
+            m = self.populations[(name, s.shard)]
+            return None if m.n < ready else m.score(x)
+
+        def learn(event, f, t, b, s):
+            x = vector(event, f, s)[0]
+            m = self.populations[(name, s.shard)]
+            counts.seen += 1
+            warm = m.n >= ready
+            if not warm:
+                counts.warming += 1
+            m.learn(x)
+            self.dirty.add(s.shard)
+            return warm
+
+        return compute, learn
 
     def _population(self, name: str, user_id: str, s: Scores) -> PopulationModel:
         shard = self._shards.get(user_id)
@@ -225,7 +355,7 @@ class ModelScorer:
         """Why ``score.<name>`` is what it is for this event: the user's usual value, or the
         features that set it apart from the population. Called only when a rule fires."""
         e = self._entries.get(name)
-        if e is None or name not in s:
+        if e is None or s.get(name, _UNSEEN) is _UNSEEN:
             return None
         if e.code == _COMBINED:
             of = e.model.spec.of

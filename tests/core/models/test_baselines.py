@@ -69,3 +69,17 @@ def test_state_stays_small_however_long_the_history() -> None:
     assert len(orjson.dumps(a)) < 40
     assert len(orjson.dumps(h)) < 150
     assert len(orjson.dumps(r)) < 120
+
+
+def test_rarity_keys_are_found_only_at_key_positions() -> None:
+    """Keys and counts share one list: a numeric key (an ASN) equal to the total or to a
+    count must not be taken for a key."""
+    b = [3, 7, 3]  # total 3, key 7 seen 3 times
+    assert Rarity.count_of(b, 3) == 0 and Rarity.count_of(b, 7) == 3
+    Rarity.learn(b, 3)
+    assert b == [4, 7, 3, 3, 1]
+    assert Rarity.count_of(b, 3) == 1
+    lone = [5]
+    assert Rarity.count_of(lone, 5) == 0
+    Rarity.learn(lone, 5)
+    assert lone == [6, 5, 1]

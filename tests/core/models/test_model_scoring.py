@@ -4,6 +4,7 @@ and injected anomalies found in generated traffic."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from stream_guard.backtest.evaluate import evaluate
 from stream_guard.core.detector import Detector, LocalRunner
 from stream_guard.core.events import parse_event
 from stream_guard.core.models import ModelScorer, load_models
+from stream_guard.core.models.baselines import Hour, Rarity
 from stream_guard.core.models.population import PopulationModel
+from stream_guard.core.models.scoring import SAMPLE_EVERY
 from stream_guard.core.rules.loader import load_rules
 from stream_guard.core.state import UserState
 from stream_guard.generator import generate, write_labelled
@@ -40,7 +43,7 @@ def scores_of(path: Path, partitions: int = 4) -> list[tuple[str, dict[str, Any]
 
     def keep(event, f, state, t):
         s = score(event, f, state, t)
-        seen.append((event.event_id, dict(s)))
+        seen.append((event.event_id, dict(s.materialize())))
         return s
 
     det.scorer.score = keep  # type: ignore[method-assign]
@@ -61,8 +64,81 @@ def test_a_model_that_has_not_warmed_up_scores_null(make_event: Callable[..., An
     state = UserState()
     s = scorer.score(make_event("transfer", value_krw=1_000_000), {}, state, 0.0)
     assert s["withdrawal_amount"] is None and s["withdrawal_population"] is None
-    assert "login_hour" not in s  # a login model does not see transfers
+    assert s.get("login_hour") is None and "login_hour" not in s  # a login model does not see transfers
+    with pytest.raises(KeyError):
+        s["login_hour"]
+    scorer.learn(s, state)
     assert scorer.counts["withdrawal_amount"].warming == 1 and not scorer.counts["withdrawal_amount"].warm
+
+
+def test_scores_are_computed_when_read_and_never_after_learning(make_event: Callable[..., Any]) -> None:
+    scorer = ModelScorer(MODELS)
+    state = UserState()
+    for i in range(SAMPLE_EVERY + 1):  # warm the baselines up; the first event is the sampled one
+        login = make_event("login", at=i * 3600, country="KR", asn=4766, device_id="phone-1")
+        s = scorer.score(login, {}, state, float(i * 3600))
+        if i == 1:
+            assert dict(s) == {}  # nothing read yet, nothing computed
+        scorer.learn(s, state)
+    login = make_event("login", at=40 * 3600, country="BR", asn=28573, device_id="phone-1")
+    s = scorer.score(login, {}, state, 40.0 * 3600)
+    assert s.get("login_country") > 0.9 and set(s) == {"login_country"}
+    assert s["login_unusual"] is not None  # a combined score computes what it needs
+    assert {"login_device", "login_network", "login_hour"} <= set(s)
+    scorer.learn(s, state)
+    assert s.get("login_country") > 0.9  # computed before learning: kept
+    other = scorer.score(login, {}, state, 41.0 * 3600)
+    scorer.learn(other, state)
+    with pytest.raises(RuntimeError, match="after the models learnt"):
+        other.get("login_country")
+
+
+def test_counts_are_exact_and_the_histogram_is_sampled(traffic: Path) -> None:
+    det = build_detector(RULES, models=MODELS)
+    scorer = det.scorer
+    seen = {name: 0 for name in MODELS.names}
+    score = scorer.score
+
+    def count(event, f, state, t):
+        s = score(event, f, state, t)
+        for name, v in dict(s.materialize()).items():
+            seen[name] += 1
+        return s
+
+    scorer.score = count  # type: ignore[method-assign]
+    with (traffic / "events.jsonl").open("rb") as f:
+        replay(f, det, lambda d: None)
+    for name in MODELS.names:
+        c = scorer.counts[name]
+        assert c.seen == seen[name] > 0, name
+        sampled = sum(c.scores.counts)
+        assert sampled <= c.scored
+        if c.scored > 20 * SAMPLE_EVERY:  # one in SAMPLE_EVERY of the events the models see
+            assert 0.7 < sampled * SAMPLE_EVERY / c.scored < 1.3, name
+
+
+def test_the_generated_learning_is_the_baselines_own(make_event: Callable[..., Any]) -> None:
+    """Random logins through the scorer leave exactly the state that Hour.learn and
+    Rarity.learn give, halvings and evictions included (small ASNs collide with counts)."""
+    rng = random.Random(5)
+    scorer = ModelScorer(MODELS)
+    state = UserState()
+    expected = {"login_hour": Hour.fresh(), "login_country": Rarity.fresh(), "login_device": Rarity.fresh(),
+                "login_network": Rarity.fresh()}
+    p = {name: MODELS.by_name[name].params for name in expected}
+    for i in range(3000):
+        t = i * 1800.0 + rng.randrange(3600)
+        country = rng.choice(["KR", "KR", "KR", "JP", "US", None, "TH", "VN", "DE", "FR"])
+        asn = rng.choice([4766, 4766, 3, 7, 12, 40, 9318, None, 1, 2, 5])
+        device = rng.choice(["phone-1", "phone-1", "a-very-long-device-fingerprint-0123456789", f"d{rng.randrange(12)}"])
+        login = make_event("login", at=i, country=country, asn=asn, device_id=device)
+        s = scorer.score(login, {}, state, t)
+        scorer.learn(s, state)
+        Hour.learn(expected["login_hour"], t, p["login_hour"].cap)
+        for name, v in (("login_country", country), ("login_network", asn), ("login_device", device)):
+            if v is not None:
+                Rarity.learn(expected[name], Rarity.key(v), p[name].slots, p[name].cap)
+    assert {name: state.baselines[name] for name in expected} == expected
 
 
 def test_user_state_with_baselines_round_trips(traffic: Path) -> None:
