@@ -225,6 +225,21 @@ def produce(lines: list[bytes], settings: Settings, rate: float | None = None) -
 # -- processes ------------------------------------------------------------------------------
 
 
+def share_niceness(pid: int | str = "self") -> None:
+    """Give process ``pid``'s scheduling group the benchmark's own niceness.
+
+    Each process started in its own session lands in its own *autogroup*
+    (``/proc/sys/kernel/sched_autogroup_enabled``), and the kernel shares the CPU between
+    autogroups by the group's niceness, not the processes': ``nice -n -15 python
+    bench/stream_bench.py`` would otherwise put the broker and the workers level with every
+    other session on the machine. Best effort (needs the right to lower niceness).
+    """
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    if nice:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+
+
 class Proc:
     """A subprocess in its own process group, output to a log file."""
 
@@ -242,6 +257,7 @@ class Proc:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        share_niceness(self.popen.pid)
         ALL_PROCS.append(self)
 
     @property

@@ -48,6 +48,7 @@ from stream_guard.stream.engine import (
 )
 from stream_guard.stream.gcpolicy import GcPolicy
 from stream_guard.stream.groups import BATCH_KEY, GroupEngine, GroupOutbox
+from stream_guard.stream.monitor import QuietMonitor
 from stream_guard.stream.publish import rule_set_messages
 from stream_guard.stream.web import WEB_SETTINGS, add_pages, add_status_timers, group_state
 
@@ -121,6 +122,7 @@ class Worker:
             # A flush writes thousands of states at once; with Faust's 16 KB batches the
             # producer waited for a drain every dozen records (py-spy: MessageBatch.wait_drain).
             producer_max_batch_size=PRODUCER_BATCH_BYTES,
+            Monitor=QuietMonitor,  # Faust's statistics per message: ~9% of a loaded worker's CPU
         )
         ConsumerThread.fetch_max_wait_ms = int(settings.fetch_max_wait * 1000)
         app.transport.Consumer = Consumer

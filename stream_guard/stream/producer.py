@@ -181,7 +181,7 @@ async def produce_async(
         client_id="stream-guard-produce",
         acks=1,
         enable_idempotence=False,  # Tansu cannot; and ordering holds with one batch in flight
-        linger_ms=10,
+        linger_ms=0,  # batches are built here (BatchBuilder) and sent when full or idle: lingering only adds latency
         max_batch_size=MAX_BATCH_BYTES,
         max_request_size=MAX_LINE_BYTES + 64 * 1024,
         request_timeout_ms=max(1000, int(timeout * 1000)),

@@ -28,21 +28,26 @@ from stream_guard.stream.producer import produce_file
 pytestmark = pytest.mark.integration
 
 
-def _final_states(lines: list[bytes]) -> dict[str, bytes]:
+def _replayed(lines: list[bytes]) -> tuple[dict[str, bytes], dict[str, int]]:
+    """Replay's final user states, and how many events each population detector learnt."""
     rules, models = load_pack(default_rules_dir())
     runner = LocalRunner(build_detector(rules, models=models, partitions=3))
     for line in lines:
         runner.feed(parse_event(line))
-    return {uid: s.to_bytes() for uid, s in runner.users.items()}
+    learnt = {f"{name}:{shard}": m.n for (name, shard), m in runner.detector.scorer.populations.items()}
+    return {uid: s.to_bytes() for uid, s in runner.users.items()}, learnt
+
+
+def _changelog(settings, table: str) -> dict[bytes, bytes]:
+    latest: dict[bytes, bytes] = {}
+    for r in read_to_end(settings, [f"{settings.app_id}-{table}-changelog"]):
+        latest[r.key] = r.value
+    latest.pop(END_MARKER, None)
+    return latest
 
 
 def _changelog_states(settings) -> dict[str, bytes]:
-    topic = f"{settings.app_id}-users-changelog"
-    latest: dict[bytes, bytes] = {}
-    for r in read_to_end(settings, [topic]):
-        latest[r.key] = r.value
-    latest.pop(END_MARKER, None)
-    return {k.decode(): decode_stored(v)[1] for k, v in latest.items()}
+    return {k.decode(): decode_stored(v)[1] for k, v in _changelog(settings, "users").items()}
 
 
 def test_kill_9_mid_stream_then_another_worker_carries_on(broker, tmp_path):
@@ -66,11 +71,17 @@ def test_kill_9_mid_stream_then_another_worker_carries_on(broker, tmp_path):
     assert done["events"] < len(lines)  # it carried on rather than starting over
     assert done["offset_gaps"] == 0
 
-    expected_states = _final_states(lines)
+    expected_states, learnt = _replayed(lines)
     got_states = _changelog_states(settings)
     assert set(got_states) == set(expected_states)
     differ = [u for u, b in expected_states.items() if got_states[u] != b]
     assert not differ, f"{len(differ)} users' state differs from replay, e.g. {differ[:5]}"
+    # the population detectors resumed from the first worker's checkpoints: each learnt
+    # every withdrawal of its partition exactly once (from zero it would have fewer; with
+    # the killed worker's unflushed learning kept, more)
+    checkpoints = {k.decode(): orjson.loads(v) for k, v in _changelog(settings, "models").items()}
+    assert {k: state[1] for k, state in checkpoints.items()} == learnt
+    assert len(learnt) == 3 and all(learnt.values())
 
     expected = replay_decisions(lines, default_rules_dir())
     got = [orjson.loads(r.value) for r in read_to_end(settings, [settings.decisions_topic])]
@@ -95,4 +106,4 @@ def test_rocksdb_store_survives_a_clean_restart(broker, tmp_path):
         done = wait_until_idle(second, seconds=2.0, timeout=60)
     assert done["events"] == len(lines) - half and done["offset_gaps"] == 0
     assert any((tmp_path / "data").rglob("*.sst")) or any((tmp_path / "data").rglob("CURRENT"))
-    assert _changelog_states(settings) == _final_states(lines)
+    assert _changelog_states(settings) == _replayed(lines)[0]
