@@ -109,6 +109,21 @@ def load() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(all, stolen) CPU ticks of the machine so far (/proc/stat), for :func:`steal_share`."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields[:8]), fields[7]
+    return 0, 0
+
+
+def steal_share(since: tuple[int, int]) -> float:
+    """The share of the machine's CPU time the hypervisor gave to other guests since ``since``:
+    on a shared VM, the latency tail follows it."""
+    total, stolen = cpu_ticks()
+    return round((stolen - since[1]) / max(total - since[0], 1), 4)
+
+
 _CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -959,8 +974,10 @@ def latency(
             f"  worker caught up ({len(warm):,} warm-up events); offering {rate:,.0f} events/s for {seconds:g}s"
         )
         t0 = time.time()
+        ticks = cpu_ticks()
         prod = produce(paced, s, rate=rate)
         t_end = time.time()
+        stolen = steal_share(ticks)
         st_end = read_stats(f) or {}
         processed_at_end = st_end.get("events", 0) - len(warm)
         # give it time to drain what it is behind (if it is)
@@ -1016,6 +1033,7 @@ def latency(
         "offered": len(paced),
         "achieved_offered_rate": prod["events_per_second"],
         "produce_seconds": round(t_end - t0, 2),
+        "cpu_stolen_share": stolen,
         "processed_by_end_of_offer": processed_at_end,
         "processed_final": st_final.get("events", 0) - len(warm),
         "drain_seconds_after_offer": round(drained_after, 2),
@@ -1095,7 +1113,8 @@ def report(res: dict) -> str:
         out.append("")
         out.append(
             f"latency at {lat['rate']:,.0f} events/s offered for {lat['seconds']:g}s "
-            f"({lat['offered']:,} events, producer achieved {lat['achieved_offered_rate']:,.0f}/s):"
+            f"({lat['offered']:,} events, producer achieved {lat['achieved_offered_rate']:,.0f}/s; "
+            f"CPU stolen by the hypervisor meanwhile: {lat.get('cpu_stolen_share', 0):.1%}):"
         )
         for name, d in (
             ("all decisions", lat["latency"]),
