@@ -43,7 +43,7 @@ from stream_guard.actions.templates import ALERT, REMINDER, Catalog
 
 #: Decision fields a task keeps (the rest of a decision is for the decisions topic's readers).
 _KEEP = ("decision_id", "rule_id", "rule_version", "severity", "title", "reason", "ts", "event_id",
-         "event_type", "actions", "evidence", "context", "group", "risk", "tags")
+         "event_type", "actions", "evidence", "context", "group", "risk", "tags", "profile")
 
 
 class BadDecision(ValueError):

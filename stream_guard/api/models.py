@@ -68,6 +68,10 @@ class Decision(TaskDecision):
     context: dict[str, Any] = Field(default_factory=dict, description="The triggering event's details (amount, asset, address, IP, place, device, locale…).")
     actions: list[dict[str, Any]] = Field(default_factory=list, description="The actions the rule asked for.")
     group: Any = None
+    profile: dict[str, Any] | None = Field(
+        None, description="Who the user is, as the detector knew him just before the event (account age, last "
+                          "sign-in, countries, known devices, 2FA, withdrawals…; docs/api.md); null for rules "
+                          "keyed by an IP or an address.")
 
     @model_validator(mode="before")
     @classmethod
@@ -81,6 +85,9 @@ class Decision(TaskDecision):
             for k in ("evidence", "context"):
                 if d.get(k) == []:
                     d[k] = {}
+            p = d.get("profile")
+            if isinstance(p, dict) and p.get("countries") == {}:
+                d["profile"] = {**p, "countries": []}
         return d
 
 

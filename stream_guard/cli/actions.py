@@ -212,6 +212,33 @@ def _task_or_exit(task: Any, task_id: str) -> Any:
     return task
 
 
+def _print_profile(decisions: list[Any]) -> None:
+    """Who the user is, as the newest decision that says knew him (see docs/api.md)."""
+    newest = next((d for d in reversed(decisions) if getattr(d, "profile", None)), None)
+    if newest is None:
+        out.print("[bold]the user:[/] not known (rules keyed by an IP or an address, or the user's first event)")
+        return
+    p = newest.profile
+    login = p.get("last_login") or {}
+    countries = p.get("countries") if isinstance(p.get("countries"), list) else []
+    change = p.get("last_security_change") or {}
+    w, dep = p.get("withdrawals") or {}, p.get("deposits") or {}
+    lines = [
+        f"account {p.get('account_age_days')} days old · locale {p.get('locale') or '-'}",
+        f"last sign-in {login.get('at')} from {login.get('country') or '?'} on {login.get('device') or '?'}"
+        if login else "no successful sign-in seen",
+        f"signs in from {', '.join(countries) or 'no known country'} · {p.get('devices_known')} device(s) · "
+        f"{p.get('ips_known')} IP(s) · 2FA {'on' if p.get('mfa_enabled') else 'OFF'} · "
+        f"{p.get('failed_login_streak', 0)} failed sign-in(s) in a row",
+        f"last security change: {change.get('kind')} {change.get('at')}" if change else "no security change seen",
+        f"withdrawals {w.get('count', 0)} (largest {w.get('max_krw', 0):,} KRW, last {w.get('last_at') or '-'}) · "
+        f"deposits {dep.get('count', 0)} (largest {dep.get('max_krw', 0):,} KRW, last {dep.get('last_at') or '-'})",
+    ]
+    out.print(f"[bold]the user[/] (as known just before {escape(newest.ts)}, {escape(newest.rule_id)}):")
+    for line in lines:
+        out.print(f"  {escape(line)}")
+
+
 def _print_task(task: Any, script: Any = None) -> None:
     out.print(f"[bold]{escape(task.task_id)}[/] {task.state} · priority {task.priority} · language {task.lang}"
               f" (locale {escape(task.locale or '-')}) · deadline {task.deadline:%Y-%m-%d %H:%M:%S}Z"
@@ -222,6 +249,7 @@ def _print_task(task: Any, script: Any = None) -> None:
     for d in task.decisions:
         t.add_row(escape(d.decision_id), escape(d.rule_id), d.severity, escape(d.ts), escape(d.reason))
     out.print(t)
+    _print_profile(task.decisions)
     if script is not None:
         out.print(f"[bold]call script ({script.language}): {escape(script.title)}[/]")
         for i, step in enumerate(script.steps, 1):

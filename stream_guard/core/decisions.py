@@ -45,6 +45,8 @@ class Decision:
     risk: float | None = None
     tags: list[str] = field(default_factory=list)
     context: dict[str, Any] | None = None
+    #: who the user is, before the event (UserProfile.brief); None for group-keyed decisions
+    profile: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class Decision:
             "reason": self.reason,
             "tags": self.tags,
             "context": self.context,
+            "profile": self.profile,
         }
 
     def to_json(self) -> bytes:

@@ -337,10 +337,11 @@ class Detector:
         if rule.mode == "enforce" and rule.risk:
             risk = state.risk.add(rule.risk, t=t, half_life=self.half_life, source=rule.id)
             evidence["risk_points"] = rule.risk
-        out.decisions.append(self._decision(rule, e, evidence, risk=round(risk, 1)))
+        profile = state.profile.brief(t)  # before the event: update_profile runs after the rules
+        out.decisions.append(self._decision(rule, e, evidence, risk=round(risk, 1), profile=profile))
         for level in self.levels:
             if before < level.at <= risk:
-                out.decisions.append(self._policy_decision(level, e, state, risk))
+                out.decisions.append(self._policy_decision(level, e, state, risk, profile))
 
     def _evidence(self, rule: CompiledRule, e, f, s, state: UserState) -> dict[str, Any]:
         names = set(rule.when.names)
@@ -368,7 +369,8 @@ class Detector:
             ev[name] = _evidence_value(v)
         return ev
 
-    def _decision(self, rule: CompiledRule, e, evidence: dict, *, risk: float | None, group=None) -> Decision:
+    def _decision(self, rule: CompiledRule, e, evidence: dict, *, risk: float | None, group=None,
+                  profile: dict[str, Any] | None = None) -> Decision:
         values = {**{k.partition(".")[2]: v for k, v in evidence.items() if "." in k}, **evidence}
         for why in evidence.get("models", {}).values():  # a model's usual value etc., for reasons
             for k, v in why.items():
@@ -397,9 +399,10 @@ class Detector:
             risk=risk,
             tags=list(rule.tags),
             context=context,
+            profile=profile,
         )
 
-    def _policy_decision(self, level, e, state: UserState, risk: float) -> Decision:
+    def _policy_decision(self, level, e, state: UserState, risk: float, profile: dict[str, Any] | None) -> Decision:
         contributions = [
             {"rule_id": src, "points": pts, "ts": iso(at)} for src, pts, at in state.risk.recent
         ]
@@ -422,6 +425,7 @@ class Detector:
             risk=round(risk, 1),
             tags=["risk_policy"],
             context=event_context(e),
+            profile=profile,
         )
 
     # -- other keys -------------------------------------------------------------------

@@ -317,6 +317,38 @@ class UserProfile:
             f"countries={len(self.countries)}, ips={len(self.ips)})"
         )
 
+    # -- what people are shown ------------------------------------------------------------
+    def brief(self, t: float) -> dict[str, Any] | None:
+        """Who the user is, as the detector knew him just before the event at ``t``: for the
+        support agent who calls him (a decision's ``profile``). None for a user never seen.
+
+        Bounded (a few hundred bytes): counts rather than lists, except the countries most
+        recently signed in from (at most five, newest first). Devices are shown as they
+        are kept (a device id, or a hash of the user agent).
+        """
+        if self.first_seen is None:
+            return None
+        changes = (("password", self.password_change_t), ("mfa", self.mfa_change_t),
+                   ("email", self.email_change_t), ("phone", self.phone_change_t),
+                   ("api_key", self.api_key_create_t))
+        kind, at = max(((k, c) for k, c in changes if c is not None), key=lambda kc: kc[1], default=(None, None))
+        return {
+            "account_age_days": round(max(t - self.first_seen, 0) / 86400, 1),
+            "last_login": None if self.login_t is None else {
+                "at": iso(self.login_t), "country": self.login_country, "device": self.login_device},
+            "countries": sorted(self.countries, key=lambda c: -self.countries[c])[:5],
+            "devices_known": len(self.devices),
+            "ips_known": len(self.ips),
+            "mfa_enabled": self.mfa_enabled,
+            "failed_login_streak": self.failed_login_streak,
+            "last_security_change": None if at is None else {"kind": kind, "at": iso(at)},
+            "withdrawals": {"count": self.withdrawal_count, "max_krw": round(self.withdrawal_max_krw),
+                            "last_at": None if self.withdrawal_last_t is None else iso(self.withdrawal_last_t)},
+            "deposits": {"count": self.deposit_count, "max_krw": round(self.deposit_max_krw),
+                         "last_at": None if self.deposit_last_t is None else iso(self.deposit_last_t)},
+            "locale": self.locale,
+        }
+
     # -- compact bytes -------------------------------------------------------------------
     #
     # One orjson array, positional. Times are written as ages (last_seen - t, small

@@ -66,6 +66,17 @@ def test_work_a_task_from_the_command_line(env, catalog):
     assert claimed.exit_code == 0 and "u-8~1" in claimed.output and "call script (zh)" in claimed.output
     shown = cli(env, "tasks", "show", "u-8~1")
     assert "account_takeover" in shown.output and "claimed" in shown.output
+    assert "the user: not known" in shown.output  # a decision without a profile
+    later = decision(2, user="u-8", rule="account_takeover", locale="zh-CN")
+    later["profile"] = {"account_age_days": 88.5, "countries": ["CN", "KR"], "devices_known": 1, "ips_known": 2,
+                        "last_login": {"at": "2026-11-23T12:04:00.000Z", "country": "CN", "device": "d-9"},
+                        "mfa_enabled": True, "failed_login_streak": 0, "locale": "zh-CN", "last_security_change": None,
+                        "withdrawals": {"count": 3, "max_krw": 2_500_000, "last_at": None},
+                        "deposits": {"count": 1, "max_krw": 900_000, "last_at": None}}
+    env.run(lambda store: Effects(store, catalog).apply(later))
+    shown = cli(env, "tasks", "show", "u-8~1")
+    assert "account 88.5 days old" in shown.output and "signs in from CN, KR" in shown.output
+    assert "2FA on" in shown.output and "withdrawals 3 (largest 2,500,000 KRW" in shown.output
     assert cli(env, "tasks", "resolve", "u-8~1", "--agent", "kim", "--outcome", "unreachable").exit_code == 1  # not kim's
     done = cli(env, "tasks", "resolve", "u-8~1", "--agent", "wang", "--outcome", "confirmed_legitimate", "--note", "本人确认")
     assert done.exit_code == 0 and "confirmed_legitimate; freezes changed" in done.output

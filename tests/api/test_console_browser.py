@@ -78,6 +78,14 @@ def _seed(env, catalog):
                                              {"kind": "alert", "template": "large_withdrawal"}])
     d["title"] = "Large withdrawal <b>relative</b>"
     d["evidence"] = {"amount_z": 7.5, "note": "<img src=x onerror=window.pwned=3>"}
+    d["profile"] = {  # as UserProfile.brief gives it
+        "account_age_days": 412.5, "countries": ["KR", "JP"], "devices_known": 2, "ips_known": 4,
+        "last_login": {"at": "2026-11-23T12:04:00.000Z", "country": "KR", "device": "<b>phone</b>-7"},
+        "mfa_enabled": False, "failed_login_streak": 3, "locale": "ko",
+        "last_security_change": {"kind": "password", "at": "2026-11-24T00:01:00.000Z"},
+        "withdrawals": {"count": 12, "max_krw": 5_000_000, "last_at": "2026-11-20T03:00:00.000Z"},
+        "deposits": {"count": 0, "max_krw": 0, "last_at": None},
+    }
     env.run(lambda store: Effects(store, catalog).apply(d))
 
 
@@ -120,6 +128,11 @@ def test_sign_in_claim_resolve_and_see_the_freeze_lifted(browser, server, env, c
     decisions = _text(browser, "decisions")
     assert "Large withdrawal <b>relative</b>" in decisions and "amount_z" in decisions and "7.5" in decisions
     assert "<img src=x onerror=window.pwned=3>" in decisions and "bc1qexampleaddress" in decisions
+    user = _text(browser, "user-profile")
+    assert "Account 412.5 days old · locale ko" in user and "Signed in from KR, JP (newest first)" in user
+    assert "on <b>phone</b>-7" in user and "2FA OFF" in user and "3 failed sign-in(s) in a row" in user
+    assert "Last security change: password" in user and "Withdrawals: 12, largest" in user and "Deposits: none" in user
+    assert "large_withdrawal_relative" in _text(browser, "user-profile-at")
     assert "created" in _text(browser, "history") and "claimed" in _text(browser, "history")
     assert "[보안 알림]" in _text(browser, "alerts")
     assert _text(browser, "script-title") == catalog.scripts[("ko", "default")].title

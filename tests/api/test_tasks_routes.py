@@ -195,3 +195,27 @@ def test_ids_with_markup_slashes_and_unicode_route_correctly(api, catalog):
     api.post("/api/v1/tasks/claim")
     out = api.post(f"/api/v1/tasks/{q(task_id)}/resolve", json={"outcome": "confirmed_legitimate"}).json()
     assert out["freezes"]["user_id"] == user and out["freezes"]["withdrawals_frozen"] is False
+
+
+def test_the_view_says_who_the_user_is_as_the_newest_decision_knew_him(api, catalog):
+    from stream_guard.core.profiles import UserProfile
+
+    fresh = UserProfile()
+    fresh.first_seen = 1_700_000_000
+    first = decision(1, actions=[callback("high")])
+    first["profile"] = fresh.brief(1_700_000_000 + 3 * 86400)  # no country, no sign-in yet: empty lists
+    api.seed(first, catalog=catalog)
+    known = UserProfile()
+    known.first_seen, known.countries, known.devices, known.mfa_enabled = 1_690_000_000, {"KR": 5, "JP": 9}, {"d-1": 5}, True
+    second = decision(2, actions=[callback("high")])
+    second["profile"] = known.brief(1_700_000_000)
+    api.seed(second, catalog=catalog)
+    group = decision(3, actions=[callback("high")])
+    group["group"], group["profile"] = {"ip": "45.155.205.17"}, None
+    api.seed(group, catalog=catalog)
+
+    ds = api.get("/api/v1/tasks/u-1~1").json()["task"]["decisions"]
+    assert ds[0]["profile"]["countries"] == [] and ds[0]["profile"]["last_login"] is None  # through Lua and back
+    assert ds[0]["profile"]["account_age_days"] == 3.0
+    assert ds[1]["profile"]["countries"] == ["JP", "KR"] and ds[1]["profile"]["mfa_enabled"] is True
+    assert ds[2]["profile"] is None

@@ -87,6 +87,37 @@ def test_decision_json_has_the_documented_keys(runner, make_event):
     assert doc["ts"].startswith("2026-09-21T14:13:20")
 
 
+def test_a_decision_says_who_the_user_was_just_before_the_event(runner, make_event):
+    r = runner(rule("big", BIG), policy=POLICY)
+    history = [
+        make_event("login", at=-30 * 86400, user_id="u-5", country="JP", device_id="phone-old", ip="198.51.100.1"),
+        make_event("login", at=-2 * 86400, user_id="u-5", country="KR", device_id="phone-1", ip="203.0.113.9"),
+        make_event("login", at=-86400, user_id="u-5", action="password_change", country="KR", device_id="phone-1"),
+        make_event("transfer", at=-3600, user_id="u-5", value_krw=3_000_000, address="addr-old"),
+    ]
+    fired(r, history)
+    (d,) = fired(r, [withdrawal(make_event, 0, user_id="u-5", value=90_000_000)], "big")
+    p = d.profile
+    assert p["account_age_days"] == 30.0
+    assert p["last_login"]["country"] == "KR" and p["last_login"]["device"] == "phone-1"
+    assert p["countries"] == ["KR", "JP"]  # newest first
+    assert (p["devices_known"], p["ips_known"]) == (3, 3)  # the transfer's device and IP count too
+    assert p["last_security_change"]["kind"] == "password"
+    # before the event: the 90M withdrawal that fired is not in the user's history yet
+    assert p["withdrawals"]["count"] == 1 and p["withdrawals"]["max_krw"] == 3_000_000
+    assert orjson.loads(d.to_json())["profile"] == p
+    assert len(orjson.dumps(p)) < 1024
+
+
+def test_a_new_user_and_group_decisions_have_what_is_known(runner, make_event):
+    (d,) = fired(runner(rule("big", BIG)), [withdrawal(make_event, 0, user_id="u-new")])
+    assert d.profile is None  # never seen before this event
+    r = runner(rule("stuffing", STUFFING))
+    events = [make_event("login", at=i * 10, user_id=f"u-{i}", success=False, ip=BAD_IP) for i in range(3)]
+    (g,) = fired(r, events)
+    assert g.group == {"ip": BAD_IP} and g.profile is None  # decided where the IP's windows are
+
+
 def test_evidence_holds_the_values_of_the_names_the_condition_reads(runner, make_event):
     (d,) = fired(runner(rule("big", BIG, risk=20)), [withdrawal(make_event, 0, value=12_345_678)])
     assert d.evidence["event.direction"] == "withdrawal"

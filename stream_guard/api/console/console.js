@@ -276,6 +276,7 @@
     renderSla(); renderLease(); renderButtons();
     renderFreezes(view.freezes);
     renderScript(view.script, view.script_languages);
+    renderProfile(t.decisions);
     renderDecisions(t.decisions);
     renderAlerts(view.alerts);
     renderHistory(t.log);
@@ -402,6 +403,42 @@
       list.appendChild(el("dd", { text: v !== null && typeof v === "object" ? JSON.stringify(v) : String(v) }));
     });
     return list;
+  }
+
+  function fmtKrw(n) { return Number(n).toLocaleString() + " KRW"; }
+
+  // Who the user is, as the detector knew him just before the newest decision that says
+  // (rules keyed by an IP or an address decide without the user's profile).
+  function renderProfile(decisions) {
+    var list = $("user-profile"), at = $("user-profile-at");
+    clear(list);
+    var d = null;
+    decisions.forEach(function (x) { if (x.profile) d = x; });
+    if (!d) {
+      list.appendChild(el("li", { "class": "empty", text: "Not known: the task's decisions came from rules keyed by an IP or an address, or from the user's first event." }));
+      at.textContent = "";
+      return;
+    }
+    var p = d.profile, lines = [];
+    lines.push("Account " + p.account_age_days + " days old" + (p.locale ? " · locale " + p.locale : ""));
+    if (p.last_login) {
+      lines.push("Last sign-in " + fmtTime(p.last_login.at) + (p.last_login.country ? " from " + p.last_login.country : "") +
+                 (p.last_login.device ? " on " + p.last_login.device : ""));
+    } else {
+      lines.push("No successful sign-in seen");
+    }
+    var countries = Array.isArray(p.countries) ? p.countries : [];
+    lines.push("Signed in from " + (countries.length ? countries.join(", ") + " (newest first)" : "no known country"));
+    lines.push(p.devices_known + " known device(s) · " + p.ips_known + " known IP(s) · 2FA " + (p.mfa_enabled ? "on" : "OFF") +
+               (p.failed_login_streak ? " · " + p.failed_login_streak + " failed sign-in(s) in a row" : ""));
+    if (p.last_security_change) {
+      lines.push("Last security change: " + p.last_security_change.kind.replace(/_/g, " ") + " " + fmtTime(p.last_security_change.at));
+    }
+    var w = p.withdrawals || {}, dep = p.deposits || {};
+    lines.push("Withdrawals: " + (w.count ? w.count + ", largest " + fmtKrw(w.max_krw) + ", last " + fmtTime(w.last_at) : "none"));
+    lines.push("Deposits: " + (dep.count ? dep.count + ", largest " + fmtKrw(dep.max_krw) + ", last " + fmtTime(dep.last_at) : "none"));
+    lines.forEach(function (line) { list.appendChild(el("li", { text: line })); });
+    at.textContent = "As known just before the event of " + fmtTime(d.ts) + " (" + d.rule_id + ").";
   }
 
   function renderDecisions(decisions) {
