@@ -18,13 +18,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from stream_guard.core.models.baselines import _HOURS, Amount, Hour, Rarity
+from stream_guard.core.models.baselines import HOURS, Amount, Hour, Rarity
 from stream_guard.core.models.registry import CLIENT
 from stream_guard.core.profiles import client_key
 
-__all__ = ["compile_learner"]
+__all__ = ["AMOUNT", "COMBINED", "HOUR", "KINDS", "POPULATION", "RARITY", "compile_learner", "reader"]
 
 Learner = Callable[[Any, dict[str, Any], float, dict[str, list], Any], None]
+
+#: What a model is, by its estimator (the scorer's and the generated code's dispatch).
+AMOUNT, HOUR, RARITY, POPULATION, COMBINED = range(5)
+KINDS = {"amount": AMOUNT, "hour": HOUR, "rarity": RARITY, "HalfSpaceTrees": POPULATION, "kth_highest": COMBINED}
 
 
 def _read(source: str) -> str:
@@ -35,6 +39,11 @@ def _read(source: str) -> str:
     if not key.isidentifier():
         raise ValueError(f"not a field: {source!r}")
     return f"event.{key}" if ns == "event" else f"f.get({key!r})"
+
+
+def reader(source: str) -> Callable[[Any, dict[str, Any]], Any]:
+    """``read(event, features)``: the same reading as a function (for scores and population features)."""
+    return eval(f"lambda event, f: {_read(source)}", {"client_key": client_key})
 
 
 def _state(i: int, name: str, fresh: str, count: str, warmup: int) -> list[str]:
@@ -67,8 +76,6 @@ def compile_learner(
     ``populations``: the learners of population models (called as they are); ``combined``:
     per combined model, its counts, ``at_least`` and the positions of its models in ``seen``.
     """
-    from stream_guard.core.models.scoring import _AMOUNT, _HOUR, _POPULATION, _RARITY
-
     ns: dict[str, Any] = {
         "client_key": client_key, "key_of": Rarity.key, "find": Rarity._find, "rarity_learn": Rarity.learn,
         "rarity_fresh": Rarity.fresh, "hour_learn": Hour.learn, "hour_fresh": Hour.fresh,
@@ -79,24 +86,24 @@ def compile_learner(
         e = entries[name]
         ns[f"c{i}"] = counts[name]
         p = e.p
-        if e.code == _POPULATION:
+        if e.code == POPULATION:
             ns[f"population{i}"] = populations[name]
             body.append(f"w{i} = population{i}(event, f, t, b, s)")
-        elif e.code == _HOUR:
-            body += _state(i, name, "hour_fresh()", f"st[{_HOURS}]", e.warmup)
+        elif e.code == HOUR:
+            body += _state(i, name, "hour_fresh()", f"st[{HOURS}]", e.warmup)
             body += [
-                f"if st[{_HOURS}] < {p.cap}:  # Hour.learn without the halving",
-                f"    st[int(t // 3600) % {_HOURS}] += 1",
-                f"    st[{_HOURS}] += 1",
+                f"if st[{HOURS}] < {p.cap}:  # Hour.learn without the halving",
+                f"    st[int(t // 3600) % {HOURS}] += 1",
+                f"    st[{HOURS}] += 1",
                 "else:",
                 f"    hour_learn(st, t, {p.cap})",
             ]
         else:
             body += [f"v = {_read(e.model.spec.value)}",
-                     f"if v is None{' or v < 0' if e.code == _AMOUNT else ''}:",
+                     f"if v is None{' or v < 0' if e.code == AMOUNT else ''}:",
                      f"    w{i} = None",
                      "else:"]
-            if e.code == _RARITY:
+            if e.code == RARITY:
                 inner = [
                     "if not (v.__class__ is int or (v.__class__ is str and len(v) <= 8)):  # Rarity.key",
                     "    v = key_of(v)",
@@ -108,7 +115,7 @@ def compile_learner(
                     "else:",
                     f"    rarity_learn(st, v, {p.slots}, {p.cap})",
                 ]
-            elif e.code == _AMOUNT:
+            elif e.code == AMOUNT:
                 inner = [*_state(i, name, "amount_fresh()", "st[0]", e.warmup), f"amount_learn(st, v, {p.horizon})"]
             else:
                 raise ValueError(f"model {name!r}: nothing to learn")

@@ -25,9 +25,10 @@ from math import log10, sqrt
 from typing import Any
 from zlib import crc32
 
-__all__ = ["Amount", "Hour", "Rarity"]
+__all__ = ["HOURS", "Amount", "Hour", "Rarity"]
 
-_HOURS = 24
+#: Hours in a day: the hour histogram's length (its total follows them).
+HOURS = 24
 
 
 class Amount:
@@ -109,48 +110,48 @@ class Hour:
 
     @staticmethod
     def fresh() -> list[int]:
-        return [0] * (_HOURS + 1)
+        return [0] * (HOURS + 1)
 
     @staticmethod
     def hour(t: float) -> int:
-        return int(t // 3600) % _HOURS
+        return int(t // 3600) % HOURS
 
     @staticmethod
     def count(state: list[int]) -> int:
-        return state[_HOURS]
+        return state[HOURS]
 
     @staticmethod
     def probability(state: list[int], hour: int, alpha: float = 0.25) -> float:
-        near = state[hour] + 0.5 * (state[hour - 1] + state[(hour + 1) % _HOURS])
-        return (near + alpha) / (2.0 * state[_HOURS] + _HOURS * alpha)
+        near = state[hour] + 0.5 * (state[hour - 1] + state[(hour + 1) % HOURS])
+        return (near + alpha) / (2.0 * state[HOURS] + HOURS * alpha)
 
     @staticmethod
     def score(state: list[int], t: float, *, warmup: int, alpha: float = 0.25) -> float | None:
-        if state[_HOURS] < warmup:
+        if state[HOURS] < warmup:
             return None
         return Hour.score_at(state, t, alpha)
 
     @staticmethod
     def score_at(state: list[int], t: float, alpha: float) -> float:
         """:meth:`score` of a warm histogram."""
-        hour = int(t // 3600) % _HOURS
-        near = state[hour] + 0.5 * (state[hour - 1] + state[(hour + 1) % _HOURS])
-        s = 1.0 - _HOURS * ((near + alpha) / (2.0 * state[_HOURS] + _HOURS * alpha))
+        hour = int(t // 3600) % HOURS
+        near = state[hour] + 0.5 * (state[hour - 1] + state[(hour + 1) % HOURS])
+        s = 1.0 - HOURS * ((near + alpha) / (2.0 * state[HOURS] + HOURS * alpha))
         return s if s > 0.0 else 0.0
 
     @staticmethod
     def learn(state: list[int], t: float, cap: int = 200) -> None:
-        state[int(t // 3600) % _HOURS] += 1
-        state[_HOURS] += 1
-        if state[_HOURS] > cap:
-            for i in range(_HOURS):
+        state[int(t // 3600) % HOURS] += 1
+        state[HOURS] += 1
+        if state[HOURS] > cap:
+            for i in range(HOURS):
                 state[i] //= 2
-            state[_HOURS] = sum(state[:_HOURS])
+            state[HOURS] = sum(state[:HOURS])
 
     @staticmethod
     def usual(state: list[int]) -> list[int]:
         """The user's most frequent hours (UTC), most frequent first (up to three)."""
-        top = sorted((h for h in range(_HOURS) if state[h]), key=lambda h: (-state[h], h))
+        top = sorted((h for h in range(HOURS) if state[h]), key=lambda h: (-state[h], h))
         return top[:3]
 
 

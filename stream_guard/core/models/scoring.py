@@ -25,11 +25,19 @@ from collections.abc import Callable
 from typing import Any
 
 from stream_guard.core.histogram import Buckets
-from stream_guard.core.models._learning import compile_learner
-from stream_guard.core.models.baselines import _HOURS, Amount, Hour, Rarity
+from stream_guard.core.models._learning import (
+    AMOUNT,
+    COMBINED,
+    HOUR,
+    KINDS,
+    POPULATION,
+    RARITY,
+    compile_learner,
+    reader,
+)
+from stream_guard.core.models.baselines import HOURS, Amount, Hour, Rarity
 from stream_guard.core.models.population import PopulationModel
-from stream_guard.core.models.registry import CLIENT, Model, ModelRegistry
-from stream_guard.core.profiles import client_key
+from stream_guard.core.models.registry import Model, ModelRegistry
 
 __all__ = ["SAMPLE_EVERY", "SCORE_BUCKETS", "ModelScorer", "ScoreCounts", "Scores"]
 
@@ -39,9 +47,6 @@ SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 #: in the histogram; the rest are computed only if read.
 SAMPLE_EVERY = 32
 _EMPTY: dict[str, Any] = {}
-_AMOUNT, _HOUR, _RARITY, _POPULATION, _COMBINED = range(5)
-_CODES = {"amount": _AMOUNT, "hour": _HOUR, "rarity": _RARITY, "HalfSpaceTrees": _POPULATION,
-          "kth_highest": _COMBINED}
 #: a model did not see the event (its value was missing): no score, not even None
 _UNSEEN: Any = object()
 
@@ -99,15 +104,6 @@ class ScoreCounts:
         return self.seen > self.warming
 
 
-def _reader(source: str) -> Callable[[Any, dict[str, Any]], Any]:
-    if source == CLIENT:
-        return lambda e, f: client_key(e)
-    ns, _, key = source.partition(".")
-    if ns == "event":
-        return lambda e, f: e.__dict__[key]
-    return lambda e, f: f.get(key)
-
-
 class _Entry:
     __slots__ = ("code", "model", "name", "p", "read", "readers", "warmup", "when")
 
@@ -115,12 +111,12 @@ class _Entry:
         spec = model.spec
         self.model = model
         self.name = spec.name
-        self.code = _CODES[spec.estimator]
+        self.code = KINDS[spec.estimator]
         self.when = model.when.fn
         self.p = model.params
         self.warmup = spec.warmup
-        self.read = _reader(spec.value) if spec.value else None
-        self.readers = [(feat.name, _reader(feat.source)) for feat in spec.features]
+        self.read = reader(spec.value) if spec.value else None
+        self.readers = [(feat.name, reader(feat.source)) for feat in spec.features]
 
 
 # Each model's score is a closure built once per registry, with its constants bound as
@@ -150,7 +146,7 @@ def _hour(e: _Entry):
     def compute(event, f, t, b, s, warmup=e.warmup, alpha=p.alpha, score_at=Hour.score_at):
         s.inputs[name] = t
         st = b.get(name)
-        return None if st is None or st[_HOURS] < warmup else score_at(st, t, alpha)
+        return None if st is None or st[HOURS] < warmup else score_at(st, t, alpha)
 
     return compute
 
@@ -196,11 +192,11 @@ class ModelScorer:
         self._shards: dict[str, int] = {}
         entries = [_Entry(m) for m in registry.models]
         self._entries = {e.name: e for e in entries}
-        build = {_AMOUNT: _amount, _HOUR: _hour, _RARITY: _rarity}
+        build = {AMOUNT: _amount, HOUR: _hour, RARITY: _rarity}
         self._compute_of: dict[str, Any] = {e.name: build[e.code](e) for e in entries if e.code in build}
         self._population_learners: dict[str, Any] = {}
         for e in entries:
-            if e.code == _POPULATION:
+            if e.code == POPULATION:
                 self._compute_of[e.name], self._population_learners[e.name] = self._population_model(e, self.counts[e.name])
         # per event type, the models grouped by their 'when': each distinct condition is
         # evaluated once per event (the login models share theirs)
@@ -208,13 +204,13 @@ class ModelScorer:
         for t in ("login", "transfer"):
             groups: dict[str, tuple[Any, list[str]]] = {}
             for e in entries:
-                if e.code != _COMBINED and e.model.spec.on == t:
+                if e.code != COMBINED and e.model.spec.on == t:
                     groups.setdefault(e.model.when.source, (e.when, []))[1].append(e.name)
             self._on[t] = [(when, tuple(names)) for when, names in groups.values()]
         self._combined = [(e.name, tuple(e.model.spec.of), e.model.spec.at_least, self.counts[e.name])
-                          for e in entries if e.code == _COMBINED]
+                          for e in entries if e.code == COMBINED]
         self._combined_names = tuple(c[0] for c in self._combined)
-        self._baseline_models = sum(1 for e in entries if e.code in (_AMOUNT, _HOUR, _RARITY))
+        self._baseline_models = sum(1 for e in entries if e.code in (AMOUNT, HOUR, RARITY))
         self._learners: dict[tuple[str, ...], Any] = {}  # per set of models that see an event
         self._tick = 1  # the first event the models see is sampled
         self._none = Scores()  # what an event no model sees gets (never written to)
@@ -357,13 +353,13 @@ class ModelScorer:
         e = self._entries.get(name)
         if e is None or s.get(name, _UNSEEN) is _UNSEEN:
             return None
-        if e.code == _COMBINED:
+        if e.code == COMBINED:
             of = e.model.spec.of
             return {"at_least": e.model.spec.at_least,
                     "of": {m: None if s.get(m) is None else round(s[m], 4) for m in of}}
         v = s.inputs.get(name)
         b = state.baselines.get(name)
-        if e.code == _AMOUNT:
+        if e.code == AMOUNT:
             if b is None:
                 return {"value": v, "observations": 0}
             return {
@@ -371,10 +367,10 @@ class ModelScorer:
                 "spread_factor": round(10 ** Amount.spread(b, e.p.prior_spread, e.p.prior_weight), 2),
                 "spreads_above_usual": round(Amount.z(b, v, e.p.prior_spread, e.p.prior_weight), 1),
             }
-        if e.code == _HOUR:
+        if e.code == HOUR:
             return {"hour_utc": Hour.hour(v), "usual_hours_utc": Hour.usual(b) if b else [],
                     "observations": Hour.count(b) if b else 0}
-        if e.code == _RARITY:
+        if e.code == RARITY:
             if not b:
                 return {"value": v, "observations": 0}
             seen = Rarity.count_of(b, v)
