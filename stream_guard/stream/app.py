@@ -456,8 +456,11 @@ class Worker:
         self._unwritten[name].update(writes)
         tables = [(table, writes)]
         if name == "users" and self.scorer is not None and partition in self.scorer.dirty:
-            checkpoint = self.scorer.checkpoint(partition)  # what the models learnt up to these states
-            tables.append((self.model_table, [(f"{m}:{partition}".encode(), orjson.dumps(s)) for m, s in checkpoint.items()]))
+            # What the models learnt up to these states, written before them: a crash between
+            # the two makes a restarted worker learn that flush's events again (harmless in a
+            # window of hundreds), where the other order would lose them for good.
+            checkpoint = self.scorer.checkpoint(partition)
+            tables.insert(0, (self.model_table, [(f"{m}:{partition}".encode(), orjson.dumps(s)) for m, s in checkpoint.items()]))
         outputs, self._inflight = self._inflight, []
         task = asyncio.ensure_future(self._write(name, tables, partition, acks, outputs, event, stream))
         task.add_done_callback(self._written)
@@ -479,7 +482,7 @@ class Worker:
         if outputs:
             await asyncio.gather(*outputs)
         unwritten = self._unwritten[name]
-        for table, writes in tables:  # the states, then the models' checkpoint that goes with them
+        for table, writes in tables:  # the models' checkpoint, then the states that go with it
             if not writes:
                 continue
             with as_current(event):  # RocksDB picks its per-partition database from it
