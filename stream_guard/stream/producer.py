@@ -204,8 +204,11 @@ async def produce_async(
                 sender.stats,
             ) from None
     finally:
-        with contextlib.suppress(KafkaError):
-            await producer.stop()
+        # Everything sent has been acknowledged by now (or the run failed): stopping has
+        # nothing to wait for but batches a dead broker will never take, which aiokafka
+        # would retry until each expires (seen taking 20 s). It gets the same timeout.
+        with contextlib.suppress(KafkaError, TimeoutError):
+            await asyncio.wait_for(producer.stop(), timeout)
 
 
 class _Sender:
