@@ -231,7 +231,7 @@ def fresh_topics(broker: EmbeddedBroker, tag: str, partitions: int) -> Settings:
 
 
 def produce(lines: list[bytes], settings: Settings, rate: float | None = None) -> dict:
-    stats = asyncio.run(produce_async(lines, settings, rate=rate))
+    stats = asyncio.run(produce_async(lines, settings, rate=rate, linger_ms=0))  # the feeder adds no wait
     if stats.skipped:
         raise RuntimeError(f"the producer skipped {stats.skipped} lines: {stats.skipped_lines[:3]}")
     return stats.to_dict()
@@ -900,7 +900,7 @@ async def _floor(
 
         task = asyncio.create_task(consume())
         await asyncio.sleep(1.0)  # its first fetches are in flight
-        await produce_async(lines, settings, rate=rate)
+        await produce_async(lines, settings, rate=rate, linger_ms=0)
         deadline = time.monotonic() + 5
         while len(got) < len(lines) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)

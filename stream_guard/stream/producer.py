@@ -152,12 +152,15 @@ async def produce_async(
     progress: Callable[[int], None] | None = None,
     rate: float | None = None,
     timeout: float = 10.0,
+    linger_ms: int = 10,
 ) -> ProduceStats:
     """Send every routable line of ``lines`` to its input topic; return the stats.
 
     ``progress(bytes_read)`` is called every few thousand lines and at the end; ``rate``
     paces sending to about that many events per second (small bursts, ``asyncio.sleep``
-    between). The input topics must exist (``stream-guard topics create``): a broker that
+    between). ``linger_ms`` is aiokafka's: the latency benchmark sends with 0, so that what
+    it measures is the worker's latency, not the feeder's (with 0, a broker that dies midway
+    was once seen to take 20 s to give up, hence 10 by default). The input topics must exist (``stream-guard topics create``): a broker that
     auto-creates topics would otherwise make them with its own partition count. Raises
     ConfigError when the broker cannot be reached or a topic is missing, ProduceError when
     sending fails midway, and what reading ``lines`` raises (OSError…).
@@ -181,7 +184,7 @@ async def produce_async(
         client_id="stream-guard-produce",
         acks=1,
         enable_idempotence=False,  # Tansu cannot; and ordering holds with one batch in flight
-        linger_ms=0,  # batches are built here (BatchBuilder) and sent when full or idle: lingering only adds latency
+        linger_ms=linger_ms,
         max_batch_size=MAX_BATCH_BYTES,
         max_request_size=MAX_LINE_BYTES + 64 * 1024,
         request_timeout_ms=max(1000, int(timeout * 1000)),
