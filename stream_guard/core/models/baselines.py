@@ -68,14 +68,7 @@ class Amount:
     ) -> float | None:
         if state[0] < warmup:
             return None
-        return Amount.score_at(state, value, prior_spread, prior_weight)
-
-    @staticmethod
-    def score_at(state: list[float], value: float, prior_spread: float, prior_weight: float) -> float:
-        """:meth:`score` of a warm baseline (the scorer's hot path checks the warm-up itself)."""
-        n, mean, var = state
-        spread = sqrt((n * var + prior_weight * prior_spread * prior_spread) / (n + prior_weight))
-        z = (log10(value + 1.0) - mean) / spread
+        z = Amount.z(state, value, prior_spread, prior_weight)
         return 1.0 - 1.0 / (z * z) if z > 1.0 else 0.0
 
     @staticmethod
@@ -129,14 +122,7 @@ class Hour:
     def score(state: list[int], t: float, *, warmup: int, alpha: float = 0.25) -> float | None:
         if state[HOURS] < warmup:
             return None
-        return Hour.score_at(state, t, alpha)
-
-    @staticmethod
-    def score_at(state: list[int], t: float, alpha: float) -> float:
-        """:meth:`score` of a warm histogram."""
-        hour = int(t // 3600) % HOURS
-        near = state[hour] + 0.5 * (state[hour - 1] + state[(hour + 1) % HOURS])
-        s = 1.0 - HOURS * ((near + alpha) / (2.0 * state[HOURS] + HOURS * alpha))
+        s = 1.0 - HOURS * Hour.probability(state, int(t // 3600) % HOURS, alpha)
         return s if s > 0.0 else 0.0
 
     @staticmethod

@@ -35,7 +35,7 @@ from stream_guard.core.models._learning import (
     compile_learner,
     reader,
 )
-from stream_guard.core.models.baselines import HOURS, Amount, Hour, Rarity
+from stream_guard.core.models.baselines import Amount, Hour, Rarity
 from stream_guard.core.models.population import PopulationModel
 from stream_guard.core.models.registry import Model, ModelRegistry
 
@@ -119,34 +119,35 @@ class _Entry:
         self.readers = [(feat.name, reader(feat.source)) for feat in spec.features]
 
 
-# Each model's score is a closure built once per registry, with its constants bound as
-# default arguments (fast locals): ``compute(event, f, t, baselines, s)`` gives the score
-# (None while warming up, _UNSEEN without a value) and keeps the value read in ``s.inputs``.
-# The arithmetic is the baselines' own. Learning is generated per set of models (_learning).
+# Each per-user baseline's score is a closure built once per registry:
+# ``compute(event, f, t, baselines, s)`` gives the score with the baselines' own ``score``
+# (None while warming up), or _UNSEEN without a value, and keeps the value read in
+# ``s.inputs``. It runs only when a score is read; learning, which runs for every event, is
+# generated per set of models (_learning).
 
 
 def _amount(e: _Entry):
     name, p = e.name, e.p
 
-    def compute(event, f, t, b, s, read=e.read, warmup=e.warmup, spread=p.prior_spread,
-                weight=p.prior_weight, score_at=Amount.score_at):
-        v = read(event, f)
+    def compute(event, f, t, b, s):
+        v = e.read(event, f)
         if v is None or v < 0:
             return _UNSEEN
         s.inputs[name] = v
         st = b.get(name)
-        return None if st is None or st[0] < warmup else score_at(st, v, spread, weight)
+        return None if st is None else Amount.score(
+            st, v, warmup=e.warmup, prior_spread=p.prior_spread, prior_weight=p.prior_weight)
 
     return compute
 
 
 def _hour(e: _Entry):
-    name, p = e.name, e.p
+    name = e.name
 
-    def compute(event, f, t, b, s, warmup=e.warmup, alpha=p.alpha, score_at=Hour.score_at):
+    def compute(event, f, t, b, s):
         s.inputs[name] = t
         st = b.get(name)
-        return None if st is None or st[HOURS] < warmup else score_at(st, t, alpha)
+        return None if st is None else Hour.score(st, t, warmup=e.warmup, alpha=e.p.alpha)
 
     return compute
 
@@ -154,16 +155,13 @@ def _hour(e: _Entry):
 def _rarity(e: _Entry):
     name = e.name
 
-    def compute(event, f, t, b, s, read=e.read, warmup=e.warmup, key_of=Rarity.key, count_of=Rarity.count_of):
-        v = read(event, f)
+    def compute(event, f, t, b, s):
+        v = e.read(event, f)
         if v is None:
             return _UNSEEN
-        s.inputs[name] = v = key_of(v)
+        s.inputs[name] = v = Rarity.key(v)
         st = b.get(name)
-        if st is None or st[0] < warmup:
-            return None
-        total = st[0]
-        return (total - count_of(st, v)) / (total + 2.0)  # Rarity.score
+        return None if st is None else Rarity.score(st, v, warmup=e.warmup)
 
     return compute
 
