@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from stream_guard.actions.locale import FALLBACK, match
 from stream_guard.actions.store import ActionsStore, ms_to_dt
@@ -53,6 +53,23 @@ class TaskDecision(BaseModel):
     ts: str = ""
     event_id: str = ""
     event_type: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lua_empties(cls, d: Any) -> Any:
+        """Lua writes an empty list and an empty mapping the same way (``{}`` or ``[]``)."""
+        if isinstance(d, dict):
+            d = dict(d)
+            for k in ("tags", "actions"):
+                if d.get(k) == {}:
+                    d[k] = []
+            for k in ("evidence", "context"):
+                if d.get(k) == []:
+                    d[k] = {}
+            p = d.get("profile")
+            if isinstance(p, dict) and p.get("countries") == {}:
+                d["profile"] = {**p, "countries": []}
+        return d
 
 
 class TaskEvent(BaseModel):

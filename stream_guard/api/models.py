@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from stream_guard.actions.alerts import Alert
 from stream_guard.actions.audit import AuditEntry
@@ -71,24 +71,7 @@ class Decision(TaskDecision):
     profile: dict[str, Any] | None = Field(
         None, description="Who the user is, as the detector knew him just before the event (account age, last "
                           "sign-in, countries, known devices, 2FA, withdrawals…; docs/api.md); null for rules "
-                          "keyed by an IP or an address.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _lua_empties(cls, d: Any) -> Any:
-        """Lua writes an empty list and an empty mapping the same way (``{}`` or ``[]``)."""
-        if isinstance(d, dict):
-            d = dict(d)
-            for k in ("tags", "actions"):
-                if d.get(k) == {}:
-                    d[k] = []
-            for k in ("evidence", "context"):
-                if d.get(k) == []:
-                    d[k] = {}
-            p = d.get("profile")
-            if isinstance(p, dict) and p.get("countries") == {}:
-                d["profile"] = {**p, "countries": []}
-        return d
+                          "keyed by an IP or an address and for a user's first event.")
 
 
 class TaskOut(Task):

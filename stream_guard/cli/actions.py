@@ -220,7 +220,7 @@ def _print_profile(decisions: list[Any]) -> None:
         return
     p = newest.profile
     login = p.get("last_login") or {}
-    countries = p.get("countries") if isinstance(p.get("countries"), list) else []
+    countries = p.get("countries") or []
     change = p.get("last_security_change") or {}
     w, dep = p.get("withdrawals") or {}, p.get("deposits") or {}
     lines = [

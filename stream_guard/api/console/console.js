@@ -427,7 +427,7 @@
     } else {
       lines.push("No successful sign-in seen");
     }
-    var countries = Array.isArray(p.countries) ? p.countries : [];
+    var countries = p.countries || [];
     lines.push("Signed in from " + (countries.length ? countries.join(", ") + " (newest first)" : "no known country"));
     lines.push(p.devices_known + " known device(s) · " + p.ips_known + " known IP(s) · 2FA " + (p.mfa_enabled ? "on" : "OFF") +
                (p.failed_login_streak ? " · " + p.failed_login_streak + " failed sign-in(s) in a row" : ""));
