@@ -124,6 +124,23 @@ def steal_share(since: tuple[int, int]) -> float:
     return round((stolen - since[1]) / max(total - since[0], 1), 4)
 
 
+def box_speed(repeat: int = 5) -> float:
+    """Milliseconds a fixed pure-Python workload takes on this box now (fastest of ``repeat``).
+
+    Steal stays ~0 on this VM while the same code runs 40% slower from one minute to the
+    next: the host's clock and memory speed move. Measured just before and after the latency
+    offer, it tells a slow-box run from a slower worker.
+    """
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        d: dict[int, int] = {}
+        for i in range(200_000):
+            d[i & 1023] = d.get(i & 1023, 0) + i
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1000, 1)
+
+
 _CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -973,11 +990,13 @@ def latency(
         log(
             f"  worker caught up ({len(warm):,} warm-up events); offering {rate:,.0f} events/s for {seconds:g}s"
         )
+        speed_before = box_speed()
         t0 = time.time()
         ticks = cpu_ticks()
         prod = produce(paced, s, rate=rate)
         t_end = time.time()
         stolen = steal_share(ticks)
+        speed_after = box_speed()
         st_end = read_stats(f) or {}
         processed_at_end = st_end.get("events", 0) - len(warm)
         # give it time to drain what it is behind (if it is)
@@ -1034,6 +1053,7 @@ def latency(
         "achieved_offered_rate": prod["events_per_second"],
         "produce_seconds": round(t_end - t0, 2),
         "cpu_stolen_share": stolen,
+        "box_speed_ms": [speed_before, speed_after],
         "processed_by_end_of_offer": processed_at_end,
         "processed_final": st_final.get("events", 0) - len(warm),
         "drain_seconds_after_offer": round(drained_after, 2),
@@ -1114,7 +1134,8 @@ def report(res: dict) -> str:
         out.append(
             f"latency at {lat['rate']:,.0f} events/s offered for {lat['seconds']:g}s "
             f"({lat['offered']:,} events, producer achieved {lat['achieved_offered_rate']:,.0f}/s; "
-            f"CPU stolen by the hypervisor meanwhile: {lat.get('cpu_stolen_share', 0):.1%}):"
+            f"CPU stolen by the hypervisor meanwhile: {lat.get('cpu_stolen_share', 0):.1%}; "
+            f"box speed, a fixed Python loop before/after: {'/'.join(map(str, lat.get('box_speed_ms', [])))} ms):"
         )
         for name, d in (
             ("all decisions", lat["latency"]),
