@@ -207,7 +207,8 @@ class ModelScorer:
             self._on[t] = [(when, tuple(names)) for when, names in groups.values()]
         self._combined = [(e.name, tuple(e.model.spec.of), e.model.spec.at_least, self.counts[e.name])
                           for e in entries if e.code == COMBINED]
-        self._combined_names = tuple(c[0] for c in self._combined)
+        self._combined_of = {name: (of, k) for name, of, k, _ in self._combined}
+        self._combined_names = tuple(self._combined_of)
         self._baseline_models = sum(1 for e in entries if e.code in (AMOUNT, HOUR, RARITY))
         self._learners: dict[tuple[str, ...], Any] = {}  # per set of models that see an event
         self._tick = 1  # the first event the models see is sampled
@@ -245,12 +246,10 @@ class ModelScorer:
             event, f, state, t = s.ctx
             v = self._compute_of[name](event, f, t, state.baselines, s)
         else:
-            for cname, of, k, _ in self._combined:
-                if cname == name:
-                    v = self._combine(s, of, k)
-                    break
-            else:
+            combined = self._combined_of.get(name)
+            if combined is None:
                 return _UNSEEN
+            v = self._combine(s, *combined)
         if v is not _UNSEEN:
             dict.__setitem__(s, name, v)
         return v
