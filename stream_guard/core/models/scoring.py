@@ -205,10 +205,10 @@ class ModelScorer:
                 if e.code != COMBINED and e.model.spec.on == t:
                     groups.setdefault(e.model.when.source, (e.when, []))[1].append(e.name)
             self._on[t] = [(when, tuple(names)) for when, names in groups.values()]
-        self._combined = [(e.name, tuple(e.model.spec.of), e.model.spec.at_least, self.counts[e.name])
-                          for e in entries if e.code == COMBINED]
-        self._combined_of = {name: (of, k) for name, of, k, _ in self._combined}
-        self._combined_names = tuple(self._combined_of)
+        # combined model -> (its models, at_least, its counts)
+        self._combined = {e.name: (tuple(e.model.spec.of), e.model.spec.at_least, self.counts[e.name])
+                          for e in entries if e.code == COMBINED}
+        self._combined_names = tuple(self._combined)
         self._baseline_models = sum(1 for e in entries if e.code in (AMOUNT, HOUR, RARITY))
         self._learners: dict[tuple[str, ...], Any] = {}  # per set of models that see an event
         self._tick = 1  # the first event the models see is sampled
@@ -246,10 +246,10 @@ class ModelScorer:
             event, f, state, t = s.ctx
             v = self._compute_of[name](event, f, t, state.baselines, s)
         else:
-            combined = self._combined_of.get(name)
+            combined = self._combined.get(name)
             if combined is None:
                 return _UNSEEN
-            v = self._combine(s, *combined)
+            v = self._combine(s, combined[0], combined[1])
         if v is not _UNSEEN:
             dict.__setitem__(s, name, v)
         return v
@@ -290,7 +290,7 @@ class ModelScorer:
     def _compile(self, seen: tuple[str, ...]) -> Any:
         """The learning of the models ``seen`` (and the counts of the combined ones), as one function."""
         combined = []
-        for _, of, k, counts in self._combined:
+        for of, k, counts in self._combined.values():
             positions = tuple(i for i, name in enumerate(seen) if name in of)
             if positions:
                 combined.append((counts, k, positions))
