@@ -109,12 +109,29 @@ def load() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+def cpu_jiffies() -> list[int]:
+    """The machine's CPU time so far, by kind: /proc/stat's first line (user, nice, system,
+    idle, iowait, irq, softirq, steal, ...); empty if it cannot be read."""
+    try:
+        v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return []
+    return v if len(v) >= 8 else []
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs so far."""
+    v = cpu_jiffies()
+    if not v:
+        return 0, 0
+    total = sum(v[:8])
+    return total - v[3] - v[4], total
+
+
 def cpu_ticks() -> tuple[int, int]:
-    """(all, stolen) CPU ticks of the machine so far (/proc/stat), for :func:`steal_share`."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields[:8]), fields[7]
-    return 0, 0
+    """(all, stolen) CPU ticks of the machine so far, for :func:`steal_share`."""
+    v = cpu_jiffies()
+    return (sum(v[:8]), v[7]) if v else (0, 0)
 
 
 def steal_share(since: tuple[int, int]) -> float:
@@ -153,16 +170,6 @@ def proc_cpu(pid: int | None) -> float:
         return (int(fields[11]) + int(fields[12])) / _CLK
     except (OSError, IndexError, ValueError):
         return 0.0
-
-
-def machine_busy() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs from /proc/stat."""
-    try:
-        v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return 0, 0
-    total = sum(v[:8])
-    return total - v[3] - v[4], total
 
 
 class CpuWatch:
