@@ -160,8 +160,9 @@ async def produce_async(
     paces sending to about that many events per second (small bursts, ``asyncio.sleep``
     between). ``linger_ms`` is aiokafka's: the latency benchmark sends with 0, so that what
     it measures is the worker's latency, not the feeder's (with 0, a broker that dies midway
-    was once seen to take 20 s to give up, hence 10 by default). The input topics must exist (``stream-guard topics create``): a broker that
-    auto-creates topics would otherwise make them with its own partition count. Raises
+    was once seen to take 20 s to give up, hence 10 by default). The input topics must exist
+    (``stream-guard topics create``): a broker that auto-creates topics would otherwise make
+    them with its own partition count. Raises
     ConfigError when the broker cannot be reached or a topic is missing, ProduceError when
     sending fails midway, and what reading ``lines`` raises (OSError…).
     """
