@@ -104,6 +104,27 @@ def read_to_end(settings: Settings, topics: list[str], timeout: float = 60.0) ->
     return asyncio.run(go())
 
 
+def committed_offsets(settings: Settings, topics: list[str]) -> dict[Any, int]:
+    """What the worker's consumer group has committed on ``topics``, as the broker answers
+    (``consumer.committed``: aiokafka's admin call for it fails to decode Tansu's reply)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from stream_guard.stream.admin import partition_counts_async
+
+    async def go() -> dict[Any, int]:
+        counts = await partition_counts_async(settings.bootstrap_servers, topics)
+        c = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=settings.app_id,
+                             enable_auto_commit=False)
+        await c.start()  # not subscribed: it never joins the group, only asks it
+        try:
+            parts = [TopicPartition(t, p) for t in topics for p in range(counts[t] or 0)]
+            return {tp: o for tp in parts if (o := await c.committed(tp)) is not None}
+        finally:
+            await c.stop()
+
+    return asyncio.run(go())
+
+
 def wait_until_idle(worker: Any, seconds: float, timeout: float) -> dict:
     """Until the worker has processed nothing new for ``seconds`` (and flushed)."""
     deadline = time.monotonic() + timeout

@@ -41,18 +41,27 @@ def sample_decisions() -> list[dict]:
 
 
 class Hook(http.server.BaseHTTPRequestHandler):
-    """The notification service's webhook: records what it is sent; every third try fails."""
+    """The notification service's webhook: records what it is sent; the first two tries of
+    every third alert fail with 503. Per alert, not per request: with concurrent deliveries a
+    global "every third request" could land one alert's six tries all on failures."""
 
     got: ClassVar[list[dict]] = []
-    tries = 0
+    order: ClassVar[dict[str, int]] = {}  # alert id -> when it was first seen
+    tries: ClassVar[collections.Counter] = collections.Counter()
+    failed = 0
+    lock = threading.Lock()  # the server answers each request on a thread of its own
 
     def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Hook.tries += 1
-        if Hook.tries % 3 == 0:
+        body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        key = body["alert_id"]
+        with Hook.lock:
+            Hook.tries[key] += 1
+            fail = Hook.order.setdefault(key, len(Hook.order)) % 3 == 2 and Hook.tries[key] <= 2
+            Hook.failed += fail
+        if fail:
             self.send_response(503)
         else:
-            Hook.got.append(orjson.loads(body))
+            Hook.got.append(body)
             self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -81,6 +90,7 @@ def test_decisions_become_tasks_freezes_and_alerts_once(broker, env, tmp_path):
     finally:
         hook.shutdown()
     assert stats.get("published_webhook_failed", 0) == 0  # the 503s were retried
+    assert stats["published_webhook_retries"] == Hook.failed > 0
     assert len({m["alert_id"] for m in Hook.got}) == len(Hook.got) == stats["alerts"]
 
     task_users = {d["user_id"] for d in decisions if any(x["kind"] in ("callback", "freeze") for x in d["actions"])}

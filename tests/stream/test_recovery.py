@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from streaming_helpers import fresh_settings, read_to_end, replay_decisions, wait_until_idle
+from streaming_helpers import (
+    committed_offsets,
+    fresh_settings,
+    read_to_end,
+    replay_decisions,
+    wait_until_idle,
+)
 
 from stream_guard.core.detector import LocalRunner
 from stream_guard.core.events import parse_event
@@ -59,7 +65,11 @@ def test_kill_9_mid_stream_then_another_worker_carries_on(broker, tmp_path):
 
     first = WorkerProcess(settings, workdir=tmp_path / "a").start()
     try:
-        s = first.wait_for(lambda s: s["events"] >= len(lines) * 0.3 and s["state_writes"] > 0, timeout=90, what="first worker")
+        # mid-stream, and past a commit: killed before its first commit, the first worker
+        # would leave nothing for the second to carry on from (a correct start over)
+        inputs = [settings.logins_topic, settings.transfers_topic]
+        s = first.wait_for(lambda s: s["events"] >= len(lines) * 0.3 and s["state_writes"] > 0
+                           and any(committed_offsets(settings, inputs).values()), timeout=90, what="first worker")
         assert s["events"] < len(lines), "the first worker finished before it could be killed mid-stream"
         first.kill()
     finally:
