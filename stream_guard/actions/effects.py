@@ -124,7 +124,9 @@ class Effects:
         plan: dict[str, Any] = {
             "now": now_ms,
             "user_id": d["user_id"],
-            "decision": {k: d[k] for k in _KEEP if k in d},
+            # as JSON text, which the script stores unchanged: Lua's cjson would re-encode an
+            # empty list or mapping anywhere in it as ``{}``
+            "decision": dumps({k: d[k] for k in _KEEP if k in d}),
             "dedup_ttl_ms": int(c.dedup_ttl * 1000),
             "limits": AlertLimits.from_config(c).to_plan(),
         }

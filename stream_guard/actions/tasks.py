@@ -57,7 +57,9 @@ class TaskDecision(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _lua_empties(cls, d: Any) -> Any:
-        """Lua writes an empty list and an empty mapping the same way (``{}`` or ``[]``)."""
+        """Tasks stored before decisions were kept as their JSON text went through Lua's
+        cjson, which writes an empty list and an empty mapping alike (``{}``): such a field
+        is read back as its right type (the top-level ones and ``profile.countries``)."""
         if isinstance(d, dict):
             d = dict(d)
             for k in ("tags", "actions"):

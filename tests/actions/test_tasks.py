@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 from actions_helpers import decision
 
@@ -278,3 +279,31 @@ def test_resolve_checks_the_outcome_and_owner(env, catalog):
         return codes
 
     assert env.run(go) == ["bad-outcome", "task-not-yours", "task-closed", "task-not-found"]
+
+
+def test_a_task_keeps_its_decisions_as_they_came_empty_lists_and_mappings_included(env, catalog):
+    """Lua's cjson writes an empty list and an empty mapping alike (``{}``): the decisions
+    are stored, and archived, as the JSON text they came as, never decoded and re-encoded."""
+    d = decision(1, profile={"countries": [], "devices_known": 0})
+    d["evidence"] = {"ips": [], "window": {}, "nested": {"seen": [[], {}]}}
+    d["profile"] = {"countries": [], "devices": {}}
+    d["context"]["trail"] = []
+    kept = {k: v for k, v in d.items() if k not in ("user_id", "mode")}
+
+    async def go(store):
+        q = TaskQueue(store)
+        await Effects(store, catalog).apply(d)
+        stored = await store.client.lrange(store.keys.task_decisions("u-1"), 0, -1)
+        t = await q.claim("a1", ["ko"])
+        await q.resolve(t.task_id, "a1", "confirmed_legitimate")
+        archived = await store.client.hgetall(store.keys.tasks("u-1"))
+        return stored, t, archived, await q.history("u-1")
+
+    stored, t, archived, history = env.run(go)
+    assert [orjson.loads(x) for x in stored] == [kept]
+    [rec] = [orjson.loads(v) for v in archived.values()]
+    assert rec["decision_list"] == [kept] and rec["state"] == "closed"
+    for task in (t, history[0]):
+        [got] = task.decisions
+        assert got.model_dump(include={"evidence", "profile", "context", "tags"}) == {
+            k: kept[k] for k in ("evidence", "profile", "context", "tags")}

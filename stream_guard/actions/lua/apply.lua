@@ -23,12 +23,13 @@ if seen then
 end
 
 local result = {new = true, freezes = {}, alerts = {}, suppressed = {}}
-local d = plan.decision
+local d_json = plan.decision  -- the decision as JSON text, stored as it came
+local d = cjson.decode(d_json)
 
 if plan.locale then redis.call('HSET', K.profile, 'locale', plan.locale, 'locale_at', int(now)) end
 
 if plan.shadow then
-  redis.call('XADD', K.shadow, 'MAXLEN', '~', plan.shadow_keep, '*', 'decision', cjson.encode(d), 'at', int(now))
+  redis.call('XADD', K.shadow, 'MAXLEN', '~', plan.shadow_keep, '*', 'decision', d_json, 'at', int(now))
   result.shadow = true
   redis.call('SET', K.done, cjson.encode(result), 'PX', plan.dedup_ttl_ms)
   return cjson.encode(result)
@@ -87,7 +88,7 @@ if tp then
     result.created = true
   end
   if t then
-    redis.call('RPUSH', K.decisions, cjson.encode(d))
+    redis.call('RPUSH', K.decisions, d_json)
     result.task_id = t.id
   end
 end

@@ -120,12 +120,14 @@ local function close_task(K, t, now, outcome, by, note, escalated)
   rec.closed_by = by
   rec.note = note
   rec.escalated = escalated
-  local ds = redis.call('LRANGE', K.decisions, 0, -1)
-  rec.decision_list = {}
-  for i, d in ipairs(ds) do rec.decision_list[i] = cjson.decode(d) end
   local ls = redis.call('LRANGE', K.log, 0, -1)
   rec.log = {}
   for i, e in ipairs(ls) do rec.log[i] = cjson.decode(e) end
-  redis.call('HSET', K.archive, t.n, cjson.encode(rec))
+  -- the decisions go in as the JSON text they were stored as: decoded and encoded again by
+  -- cjson, an empty list anywhere in them would come out as {}
+  local ds = redis.call('LRANGE', K.decisions, 0, -1)
+  local head = cjson.encode(rec)  -- an object with keys, so it ends with '}'
+  redis.call('HSET', K.archive, t.n,
+    string.sub(head, 1, -2) .. ',"decision_list":[' .. table.concat(ds, ',') .. ']}')
   redis.call('DEL', K.task, K.decisions, K.log)
 end
