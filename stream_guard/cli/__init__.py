@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import typer
 
 from stream_guard.cli import (
@@ -48,6 +50,29 @@ app.add_typer(actions.freeze_app, name="freeze")
 app.add_typer(actions.tasks_app, name="tasks")
 app.add_typer(actions.alerts_app, name="alerts")
 app.add_typer(api.api_app, name="api")
+
+
+def _flowing(text: str) -> str:
+    """Each paragraph of a docstring on one line: in rich markup mode typer keeps a docstring's
+    line breaks, so at any terminal width but the source's its lines came out ragged (a
+    lone word on a line, or a short line in the command list)."""
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(text).split("\n\n"))
+
+
+def _flow_help(t: typer.Typer) -> None:
+    """Every command's and group's help in ``t`` (and below) as :func:`_flowing` paragraphs."""
+    infos = [*t.registered_commands, t.info, *([t.registered_callback] if t.registered_callback else [])]
+    for info in infos:
+        doc = info.help if isinstance(info.help, str) else inspect.getdoc(info.callback) if info.callback else None
+        if doc:
+            info.help = _flowing(doc)
+    for group in t.registered_groups:
+        if isinstance(group.help, str):
+            group.help = _flowing(group.help)
+        _flow_help(group.typer_instance)
+
+
+_flow_help(app)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from stream_guard.cli import app
@@ -28,6 +29,26 @@ def test_help_lists_the_commands():
     assert res.exit_code == 0
     for cmd in ("replay", "rules", "schema", "generate"):
         assert cmd in res.output
+
+
+def _commands(cmd, path, ctx):
+    yield path, cmd
+    for name in cmd.list_commands(ctx) if hasattr(cmd, "list_commands") else ():
+        sub = cmd.get_command(ctx, name)
+        yield from _commands(sub, [*path, name], typer.Context(sub, parent=ctx))
+
+
+def test_every_help_text_flows_to_the_terminal_width():
+    """No hard line break inside a paragraph of any command's help (typer's rich mode keeps
+    them: at another width, a lone word on a line); and every command has a help."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+    seen = list(_commands(root, ["stream-guard"], typer.Context(root)))
+    assert len(seen) > 30
+    for path, cmd in seen:
+        assert cmd.help, path
+        assert all("\n" not in p for p in cmd.help.split("\n\n")), (path, cmd.help)
 
 
 def test_console_script_is_installed():
