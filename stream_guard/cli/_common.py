@@ -14,7 +14,7 @@ from typing import Annotated, BinaryIO
 
 import orjson
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -33,7 +33,29 @@ from stream_guard.core.rules.pack import RuleSet
 from stream_guard.paths import default_models_dir, default_rules_dir
 from stream_guard.settings import Settings, load_settings
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+#: How wide tables are drawn when no terminal says (a file, a pipe, a CI log) and COLUMNS is
+#: unset; rich's 80 squeezed the backtest's rule table to "mo…" and "de…" columns.
+UNATTENDED_WIDTH = 160
+
+
+class CliConsole(Console):
+    """rich's console, drawing :data:`UNATTENDED_WIDTH` columns wide when it writes to no
+    terminal and COLUMNS is unset (a terminal, or COLUMNS, decide as usual)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+            return ConsoleDimensions(max(size.width, UNATTENDED_WIDTH), size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+err = CliConsole(stderr=True, highlight=False, soft_wrap=True)
+out = CliConsole(highlight=False, soft_wrap=True)
 
 
 def rules_dir_or_default(directory: Path | None) -> Path:

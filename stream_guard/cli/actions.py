@@ -7,11 +7,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from stream_guard.cli._common import BrokerOpt, ConfigOpt, err, quiet_kafka_client, settings_or_exit
+from stream_guard.cli._common import (
+    BrokerOpt,
+    ConfigOpt,
+    err,
+    out,
+    quiet_kafka_client,
+    settings_or_exit,
+)
 from stream_guard.core.errors import ConfigError, StreamGuardError
 
 RedisOpt = Annotated[
@@ -22,7 +28,6 @@ RedisOpt = Annotated[
         show_default=False,
     ),
 ]
-out = Console(highlight=False, soft_wrap=True)
 
 
 def actions_command(

@@ -165,10 +165,10 @@ def print_rules(doc: dict[str, Any]) -> None:
         title_justify="left",
     )
     table.add_column("rule", no_wrap=True)
-    table.add_column("mode")
+    table.add_column("mode", no_wrap=True)
     for col in ("decisions", "users", "/day", "unique"):
-        table.add_column(col, justify="right")
-    table.add_column("overlaps most with", overflow="fold")
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("overlaps most with", overflow="fold", min_width=10)  # narrowed first
     for rid, r in _ranked(doc["rules"]):
         top = next(iter(r["overlap"].items()), None)
         overlap = f"{top[0]} ({top[1]['decisions']:,})" if top and top[1]["decisions"] else ""

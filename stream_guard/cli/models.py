@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -18,13 +17,13 @@ from stream_guard.cli._common import (
     labels_or_exit,
     models_or_exit,
     open_events,
+    out,
     rules_and_models_or_exit,
     settings_or_exit,
     write_json,
 )
 
 app = typer.Typer(help="Check anomaly model declarations and evaluate them on labelled traffic.", no_args_is_help=True)
-out = Console(highlight=False, soft_wrap=True)
 
 DirArg = Annotated[
     Path | None,

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from stream_guard.cli._common import (
     ModelsOption,
     err,
+    out,
     quiet_kafka_client,
     rules_and_models_or_exit,
     rules_dir_or_default,
@@ -21,7 +21,6 @@ from stream_guard.core.clock import format_duration
 from stream_guard.core.rules.testing import run_rule_tests
 
 app = typer.Typer(help="Check and test rule sets.", no_args_is_help=True)
-out = Console(highlight=False, soft_wrap=True)
 
 DirArg = Annotated[
     Path | None,

@@ -166,3 +166,16 @@ def test_generate_writes_labelled_traffic(tmp_path: Path):
     labels = orjson.loads((tmp_path / "out" / "labels.json").read_bytes())
     assert labels["attacks"] and labels["benign_users"]
     assert (tmp_path / "out" / "events.jsonl").stat().st_size > 0
+
+
+def test_tables_written_to_no_terminal_are_wide_unless_columns_says():
+    import io
+
+    from stream_guard.cli._common import UNATTENDED_WIDTH, CliConsole
+
+    assert CliConsole(file=io.StringIO(), _environ={}).width == UNATTENDED_WIDTH
+    assert CliConsole(file=io.StringIO(), _environ={"COLUMNS": "90"}).width == 90
+    assert CliConsole(file=io.StringIO(), width=70, _environ={}).width == 70
+    piped = CliConsole(file=io.StringIO(), _environ={})
+    piped.size = (100, 30)
+    assert piped.width == 100
